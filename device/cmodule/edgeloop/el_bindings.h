@@ -1,0 +1,56 @@
+// MicroPython bindings of the edgeloop kernels, shared by the user C module (mod_edgeloop.c) and the
+// natmod (device/natmod/natmod_edgeloop.c). Included after "py/runtime.h" or "py/dynruntime.h".
+// Every kernel takes (blob, arena, args): a readable buffer, a writable buffer and an array('i') of
+// argument words (layouts in el_kernels.h). The kernels validate every word against the buffer sizes.
+#ifndef EL_BINDINGS_H
+#define EL_BINDINGS_H
+
+#include "el_kernels.h"
+
+static const int32_t *el_args_words(mp_obj_t args_in, size_t *n) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(args_in, &info, MP_BUFFER_READ);
+    if ((info.typecode != 'i' && info.typecode != 'l') || (info.len & 3) != 0
+        || ((uintptr_t)info.buf & 3) != 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("args must be an array('i') of int32 words"));
+    }
+    *n = info.len / 4;
+    return (const int32_t *)info.buf;
+}
+
+// Raise ValueError carrying the kernel's message (a runtime string, so it cannot go through
+// MP_ERROR_TEXT when the firmware compresses ROM text).
+static void el_check(int status) {
+    if (status != EL_OK) {
+        #if MICROPY_ENABLE_DYNRUNTIME
+        mp_raise_msg(&mp_type_ValueError, el_status_str(status));
+        #else
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%s"), el_status_str(status));
+        #endif
+    }
+}
+
+// fully_connected(blob, arena, args)
+static mp_obj_t el_fully_connected_fn(mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t args_in) {
+    mp_buffer_info_t blob, arena;
+    mp_get_buffer_raise(blob_in, &blob, MP_BUFFER_READ);
+    mp_get_buffer_raise(arena_in, &arena, MP_BUFFER_WRITE);
+    size_t n;
+    const int32_t *words = el_args_words(args_in, &n);
+    el_check(el_fully_connected(words, n, (const uint8_t *)blob.buf, blob.len,
+        (int8_t *)arena.buf, arena.len));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(el_fully_connected_obj, el_fully_connected_fn);
+
+// crc32(data, crc=0) -> int, as binascii.crc32 / zlib.crc32
+static mp_obj_t el_crc32_fn(size_t n_args, const mp_obj_t *args) {
+    mp_buffer_info_t data;
+    mp_get_buffer_raise(args[0], &data, MP_BUFFER_READ);
+    uint32_t crc = n_args > 1 ? (uint32_t)mp_obj_get_int_truncated(args[1]) : 0;
+    crc = el_crc32(crc, (const uint8_t *)data.buf, data.len);
+    return mp_obj_new_int_from_uint(crc);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(el_crc32_obj, 1, 2, el_crc32_fn);
+
+#endif // EL_BINDINGS_H

@@ -1,0 +1,13 @@
+# User C module wiring for CMake-based ports (esp32, rp2):
+#   make USER_C_MODULES=<repo>/device/cmodule/micropython.cmake
+add_library(usermod_edgeloop INTERFACE)
+
+target_sources(usermod_edgeloop INTERFACE
+    ${CMAKE_CURRENT_LIST_DIR}/el_kernels.c
+    ${CMAKE_CURRENT_LIST_DIR}/mod_edgeloop.c
+)
+
+target_include_directories(usermod_edgeloop INTERFACE ${CMAKE_CURRENT_LIST_DIR})
+target_compile_options(usermod_edgeloop INTERFACE -O2)
+
+target_link_libraries(usermod INTERFACE usermod_edgeloop)

@@ -1,0 +1,19 @@
+// `_edgeloop`: the edgeloop kernel module, built into firmware as a user C module.
+#include "py/runtime.h"
+#include "el_bindings.h"
+
+static const mp_rom_map_elem_t el_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__edgeloop) },
+    { MP_ROM_QSTR(MP_QSTR_KERNELS_VERSION), MP_ROM_INT(EL_KERNELS_VERSION) },
+    { MP_ROM_QSTR(MP_QSTR_BUILD), MP_ROM_QSTR(MP_QSTR_usermod) },
+    { MP_ROM_QSTR(MP_QSTR_fully_connected), MP_ROM_PTR(&el_fully_connected_obj) },
+    { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&el_crc32_obj) },
+};
+static MP_DEFINE_CONST_DICT(el_module_globals, el_module_globals_table);
+
+const mp_obj_module_t el_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&el_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__edgeloop, el_user_cmodule);

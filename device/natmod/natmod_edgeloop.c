@@ -1,0 +1,14 @@
+// `_edgeloop` as a dynamic native module (.mpy) for stock firmware: same kernels, same bindings.
+#include "py/dynruntime.h"
+#include "el_bindings.h"
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+
+    mp_store_global(MP_QSTR_KERNELS_VERSION, MP_OBJ_NEW_SMALL_INT(EL_KERNELS_VERSION));
+    mp_store_global(MP_QSTR_BUILD, MP_OBJ_NEW_QSTR(MP_QSTR_natmod));
+    mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&el_fully_connected_obj));
+    mp_store_global(MP_QSTR_crc32, MP_OBJ_FROM_PTR(&el_crc32_obj));
+
+    MP_DYNRUNTIME_INIT_EXIT
+}
