@@ -1,0 +1,41 @@
+# Kernel backends. Every backend exposes the same kernels with the same (blob, arena, args) ABI.
+# "c": the _edgeloop C module (built into the firmware, or the natmod .mpy on the path);
+# "python": pure MicroPython, bit-exact with the C kernels, for stock firmware without the natmod.
+try:
+    import _edgeloop as _c
+except ImportError:
+    _c = None
+
+from . import pykernels
+
+FULLY_CONNECTED = 9
+
+
+def available():
+    names = ["python"]
+    if _c is not None:
+        names.insert(0, "c")
+    return names
+
+
+def select(name="auto"):
+    """Return (backend name, {opcode: kernel}) for `name` in auto|c|python."""
+    if name == "auto":
+        name = available()[0]
+    if name == "c":
+        if _c is None:
+            raise ValueError("backend 'c' requested but the _edgeloop C module is not present")
+        return name, {FULLY_CONNECTED: _c.fully_connected}
+    if name == "python":
+        return name, {FULLY_CONNECTED: pykernels.fully_connected}
+    raise ValueError("unknown backend %r (auto, c, python)" % (name,))
+
+
+def backend_name():
+    return available()[0]
+
+
+def crc32(data, crc=0):
+    if _c is not None:
+        return _c.crc32(data, crc)
+    return pykernels.crc32(data, crc)

@@ -1,0 +1,15 @@
+# Batch evaluation on the board: run every input record of a file through a model, write the outputs.
+# Used by `edgeloop run` and useful on a real board to check a model against the host reference.
+from .model import load
+
+
+def run_file(model_path, in_path, out_path, backend="auto"):
+    m = load(model_path, backend)
+    n_in = m.input_size
+    x = bytearray(n_in)
+    count = 0
+    with open(in_path, "rb") as fi, open(out_path, "wb") as fo:
+        while fi.readinto(x) == n_in:
+            fo.write(m.predict(x))
+            count += 1
+    return count, m.backend
