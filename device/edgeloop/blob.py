@@ -100,9 +100,21 @@ def parse(buf):
         if idx >= len(tensors) or tensors[idx].const:
             _fail("graph input/output %d is not an activation tensor" % idx)
     ops = _parse_ops(buf, sec[b"OPS "], tensors)
+    _check_dataflow(ops, tensors[in_idx], tensors[out_idx])
     return {"model_id": model_id, "model_version": model_version, "arena_size": arena_size,
             "tensors": tensors, "ops": ops, "input": tensors[in_idx], "output": tensors[out_idx],
             "meta": sec.get(b"META")}
+
+
+def _check_dataflow(ops, t_in, t_out):
+    # Every op reads an activation already written; something writes the graph output.
+    written = [t_in.offset]
+    for _, args in ops:
+        if args[0] not in written:
+            _fail("an op reads an activation before anything writes it")
+        written.append(args[1])
+    if t_out.offset not in written:
+        _fail("no op writes the graph output")
 
 
 def _parse_tensors(buf, tens, data, arena_size):

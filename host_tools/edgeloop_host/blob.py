@@ -163,9 +163,33 @@ def decode(blob: bytes) -> ir.Graph:
     for idx in io:
         if idx >= len(tensors) or tensors[idx].is_const:
             raise BlobError(f"graph input/output {idx} is not an activation tensor")
-    meta = json.loads(sections[b"META"].decode()) if sections.get(b"META") else {}
+    _check_dataflow(ops, io[0], io[1])
+    meta = _decode_meta(sections.get(b"META", b""))
     return ir.Graph(tensors=tensors, ops=ops, inputs=[io[0]], outputs=[io[1]], model_id=model_id,
                     model_version=model_version, arena_size=arena_size, meta=meta)
+
+
+def _check_dataflow(ops: list[ir.Op], graph_in: int, graph_out: int) -> None:
+    """Every op reads tensors already written, and something writes the graph output."""
+    written = {graph_in}
+    for i, op in enumerate(ops):
+        if op.tensors[0] not in written:
+            raise BlobError(f"op {i} ({op.name}) reads tensor {op.tensors[0]} before anything writes it")
+        written.add(op.tensors[3])
+    if graph_out not in written:
+        raise BlobError(f"no op writes the graph output tensor {graph_out}")
+
+
+def _decode_meta(raw: bytes) -> dict:
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BlobError("META section is not UTF-8 JSON") from None
+    if not isinstance(meta, dict):
+        raise BlobError("META section is not a JSON object")
+    return meta
 
 
 def _decode_tensor(blob, i, dt, ndim, flags, dims, scale, zp, off, nbytes, arena_size, data_span):

@@ -1,0 +1,143 @@
+"""`edgeloop`: the host command line. Each subcommand is a thin shell over a module's Python API."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 1."""
+
+
+def _load_inputs(path: str) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path}: not a readable .npy file ({e})") from None
+    if x.dtype != np.int8:
+        raise UserError(f"{path}: inputs must be int8, got {x.dtype}")
+    if x.ndim < 2:
+        raise UserError(f"{path}: inputs must have shape (N, *input_shape), got {x.shape}")
+    return x
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror}") from None
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert
+
+    meta = {"labels": args.labels.split(",")} if args.labels else None
+    data = convert(_read_bytes(args.input), args.output, model_id=args.model_id,
+                   model_version=args.model_version, meta=meta)
+    print(f"wrote {args.output} ({len(data)} bytes)")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .run import run_on_target
+
+    model = _read_bytes(args.model)
+    x = _load_inputs(args.inputs)
+    y, used = run_on_target(model, x, args.target, args.backend)
+    np.save(args.output, y)
+    print(f"{len(y)} inferences on {args.target} ({used}) -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .inspect import describe
+    from . import blob
+
+    print(describe(blob.decode(_read_bytes(args.model)), len(_read_bytes(args.model))))
+    return 0
+
+
+def cmd_emulate(args) -> int:
+    from .targets import emulate
+
+    emulate(args.board)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(epochs=args.epochs, board=args.board)
+
+
+def cmd_toolchain(args) -> int:
+    from .toolchain.__main__ import main as tc_main
+
+    return tc_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .run import BACKENDS, TARGETS
+
+    p = argparse.ArgumentParser(prog="edgeloop", description="int8 ML on MicroPython microcontrollers")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="full-int8 .tflite -> .elm blob")
+    c.add_argument("input")
+    c.add_argument("-o", "--output", required=True)
+    c.add_argument("--model-id", type=int, default=0)
+    c.add_argument("--model-version", type=int, default=1)
+    c.add_argument("--labels", help="comma-separated class labels stored in the blob")
+    c.set_defaults(func=cmd_convert)
+
+    r = sub.add_parser("run", help="run a blob on a target, int8 .npy in and out")
+    r.add_argument("model")
+    r.add_argument("--inputs", required=True, help="int8 .npy of shape (N, *input_shape)")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--target", choices=TARGETS, default="host")
+    r.add_argument("--backend", choices=BACKENDS, default="auto")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("inspect", help="print a blob's layers, shapes, quantization and sizes")
+    i.add_argument("model")
+    i.set_defaults(func=cmd_inspect)
+
+    e = sub.add_parser("emulate", help="start an emulated board and print how to connect to it")
+    e.add_argument("--board", default="qemu-arm", choices=("qemu-arm",))
+    e.set_defaults(func=cmd_emulate)
+
+    d = sub.add_parser("demo", help="train, quantize, convert, verify against TFLM, run on an emulated board")
+    d.add_argument("--epochs", type=int, default=60)
+    d.add_argument("--board", default="qemu-arm")
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("toolchain", help="fetch MicroPython and build firmware / natmods (cached)")
+    t.add_argument("rest", nargs=argparse.REMAINDER)
+    t.set_defaults(func=cmd_toolchain)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .blob import BlobError
+    from .run import DeviceError
+
+    try:
+        return args.func(args) or 0
+    except (UserError, BlobError, DeviceError) as e:
+        print(f"edgeloop: error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:  # importer / converter input problems
+        print(f"edgeloop: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
