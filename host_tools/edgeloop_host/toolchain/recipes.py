@@ -75,7 +75,7 @@ for _arch, (_cc, _extra, _what) in NATMOD_ARCHS.items():
         inputs=("device/cmodule", "device/natmod"),
         output="snap/device/natmod/_edgeloop.mpy",   # built in place in the snapshot
         cwd="{snap}/device/natmod",
-        args=(f"ARCH={_arch}", "MPY_DIR={src}", "PYTHON={python}", *_extra),
+        args=(JOBS, f"ARCH={_arch}", "MPY_DIR={src}", "PYTHON={python}", *_extra),
         compiler=_cc,
         description=f"_edgeloop.mpy natmod for {_arch}: {_what}",
     )
