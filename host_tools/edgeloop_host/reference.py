@@ -119,7 +119,7 @@ def run_all_tensors(graph: ir.Graph, x: np.ndarray) -> dict[int, np.ndarray]:
         y = fully_connected(rows, t_w.data, bias, t_in.zero_point, t_out.zero_point,
                             graph.tensors[i_m].data, graph.tensors[i_s].data,
                             op.attrs["act_min"], op.attrs["act_max"])
-        flat[i_out] = y.reshape(n, -1)
+        flat[i_out] = y.reshape(n, int(np.prod(t_out.shape)))
     return {i: a.reshape((n,) + _sample_shape(graph.tensors[i])) for i, a in flat.items()}
 
 

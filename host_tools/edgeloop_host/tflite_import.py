@@ -2,18 +2,22 @@
 
 Requantization parameters are not stored in a .tflite; they are computed here exactly as TensorFlow Lite
 Micro's FULLY_CONNECTED Prepare does (tensorflow/lite/micro/kernels/fully_connected_common.cc,
-tensorflow/lite/kernels/kernel_util.cc, tensorflow/lite/kernels/internal/quantization_util.cc):
+tensorflow/lite/micro/kernels/kernel_util.cc, tensorflow/lite/kernels/internal/quantization_util.cc), as
+measured on the pinned `tflite-micro` package with hand-edited probe models (tests/test_tflite_import.py):
 
-* per-tensor weights (one weight scale): ``GetQuantizedConvolutionMultipler`` multiplies the input and weight
-  scales in *float32*, widens that product to double and divides by the double output scale;
-* per-channel weights (more than one weight scale): every factor is widened to double first,
-  ``(double)s_in * (double)s_w[c] / (double)s_out``;
+* effective scale ``(double)s_in * (double)s_w[c] / (double)s_out`` for per-channel AND per-tensor weights.
+  (TFLite's tensorflow/lite/kernels/kernel_util.cc per-tensor ``GetQuantizedConvolutionMultipler`` multiplies
+  s_in * s_w in float32 first; TFLM's own copy does not, and the two differ by up to ~64 LSB of the
+  multiplier. The per-tensor path also keeps the bias check ``|s_in*s_w - s_bias| / s_out <= 0.02``.);
 * ``QuantizeMultiplier``: ``frexp``, ``round(q * 2^31)`` (half away from zero), ``2^31`` folds to ``2^30`` with
   exponent + 1, exponents below -31 flush to (0, 0);
 * fused activations: ``CalculateActivationRangeQuantized`` quantizes 0 / 6 / -1 / 1 in float32
   (``f / scale`` rounded half away from zero, plus the zero point) and intersects with [-128, 127].
 
-RESHAPE ops that keep the flat size are no-ops: their input and output become one ir tensor.
+RESHAPE ops that keep the flat size are no-ops: their input and output become one ir tensor, whose shape is
+the graph input/output's own shape when every FULLY_CONNECTED reading it accepts that (last dim == K), else
+the shape a FULLY_CONNECTED reads (a Flatten at the model input makes the graph input [1, K]). A
+FULLY_CONNECTED output keeps its TFLite shape (batches * N elements, e.g. [1, T, N] with keep_num_dims).
 """
 from __future__ import annotations
 
@@ -75,17 +79,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def fc_effective_scales(input_scale, weight_scales, output_scale) -> list[float]:
-    """Effective output scales (as doubles) exactly as TFLM's FULLY_CONNECTED Prepare computes them."""
-    s_in = np.float32(input_scale)
-    s_out = np.float32(output_scale)
+    """Effective output scales (as doubles) exactly as TFLM's FULLY_CONNECTED Prepare computes them:
+    every float32 scale widened to double, then (s_in * s_w[c]) / s_out (per-tensor: one value)."""
+    s_in = float(np.float32(input_scale))
+    s_out = float(np.float32(output_scale))
     s_w = np.asarray(weight_scales, dtype=np.float32).reshape(-1)
-    if s_w.size == 1:
-        # GetQuantizedConvolutionMultipler: static_cast<double>(input->params.scale * filter->params.scale)
-        with np.errstate(all="ignore"):
-            product = float(s_in * s_w[0])  # float32 multiply, then widened
-        return [product / float(s_out)]
-    # CalculateOpDataFullyConnected per-channel loop: all in double
-    return [float(s_in) * float(w) / float(s_out) for w in s_w]
+    return [s_in * float(w) / s_out for w in s_w]
 
 
 def fc_multipliers(input_scale, weight_scales, output_scale) -> tuple[np.ndarray, np.ndarray]:
@@ -318,6 +317,7 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
 
     # Union-find over RESHAPE aliases.
     parent: dict[int, int] = {}
+    reshaped: list[int] = []  # tflite tensors touched by RESHAPE, in op order
 
     def find(i: int) -> int:
         while parent.get(i, i) != i:
@@ -340,6 +340,7 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
                 qs.scales.tolist() != qd.scales.tolist() or qs.zero_points.tolist() != qd.zero_points.tolist()):
             problems.append(f"RESHAPE '{tname(dst)}' changes the quantization; a no-copy reshape cannot")
         parent[find(dst)] = find(src)
+        reshaped += [src, dst]
 
     # FULLY_CONNECTED checks.
     fcs = []
@@ -420,13 +421,13 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
     # --- dataflow: every activation class is written once, before it is read ------------------
     g_in, g_out = int(g_inputs[0]), int(g_outputs[0])
     producer: dict[int, int] = {}  # class root -> fc index (position in fcs)
-    first_consumer: dict[int, int] = {}
+    consumer_k: dict[int, list[int]] = {}  # class root -> K of every FULLY_CONNECTED reading it
     for j, fc in enumerate(fcs):
         _, label, i_in, _, _, i_out, *_ = fc
         r_in, r_out = find(i_in), find(i_out)
         if r_in != find(g_in) and r_in not in producer:
             problems.append(f"{label}: input '{tname(i_in)}' is read before it is written")
-        first_consumer.setdefault(r_in, i_in)
+        consumer_k.setdefault(r_in, []).append(int(fc[7].shape[1]))
         if r_out in producer or r_out == find(g_in):
             problems.append(f"{label}: output '{tname(i_out)}' is written twice")
         producer[r_out] = j
@@ -439,13 +440,22 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
 
     # --- one ir tensor per alias class ----------------------------------------------------------
     def class_shape(root: int) -> tuple[int, ...]:
+        """One shape for a RESHAPE alias class: every FULLY_CONNECTED reading it needs the last dim == K.
+
+        Preference: the graph input / output's own shape, then the producer's output shape, then any
+        reshape's shape (e.g. a Flatten output read by a FULLY_CONNECTED).
+        """
+        cands = [i for i in (g_in, g_out) if find(i) == root]
         if root in producer:
-            fc = fcs[producer[root]]
-            s = shape(fc[5])
-            return (int(np.prod(s[:-1])), s[-1]) if len(s) != 2 else s  # FORMAT: FC output is [batches, N]
-        if root in first_consumer:
-            return shape(first_consumer[root])
-        return shape(root)
+            cands.append(fcs[producer[root]][5])
+        cands += [i for i in reshaped if find(i) == root]
+        ks = consumer_k.get(root, [])
+        for c in cands:
+            if all(shape(c)[-1] == k for k in ks):
+                return shape(c)
+        problems.append(f"tensor '{tname(cands[0])}' is read by FULLY_CONNECTED ops with depths {sorted(set(ks))} "
+                        f"but none of its reshapes {[list(shape(c)) for c in cands]} ends in that depth")
+        return shape(cands[0])
 
     g_tensors: list[ir.Tensor] = []
     index_of: dict[int, int] = {}
@@ -466,7 +476,7 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
 
     activation(g_in)
     g_ops: list[ir.Op] = []
-    for (k, label, i_in, i_w, i_b, i_out, act, w, wq, bias, keep_dims) in fcs:
+    for (k, label, i_in, i_w, i_b, i_out, act, w, wq, bias, _keep_dims) in fcs:
         a_in = activation(i_in)
         t_in = g_tensors[a_in]
         n_out, k_in = w.shape
@@ -495,7 +505,7 @@ def _build(model, where: str, model_id: int, model_version: int) -> ir.Graph:
         idx_b = constant(tname(i_b), bias) if bias is not None else -1
         a_out = activation(i_out)
         out_t = g_tensors[a_out]
-        if out_t.shape[-1] != n_out or int(np.prod(out_t.shape)) * k_in != int(np.prod(t_in.shape)) * n_out:
+        if int(np.prod(out_t.shape)) * k_in != int(np.prod(t_in.shape)) * n_out:
             problems.append(f"{label}: output shape {list(out_t.shape)} does not match input "
                             f"{list(t_in.shape)} and weights [{n_out}, {k_in}]")
             continue
