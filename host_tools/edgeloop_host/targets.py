@@ -370,6 +370,7 @@ class QemuMachine:
         self.stop()
 
 
+READY_TOKEN = b"EL_PUT_READY\r\n"
 _PUT_PROGRAM = """\
 import sys, micropython, hashlib, binascii
 def _el_put(path, n):
@@ -378,6 +379,7 @@ def _el_put(path, n):
     r = sys.stdin.buffer
     micropython.kbd_intr(-1)
     try:
+        sys.stdout.write('EL_PUT_READY\\n')
         with open(path, 'wb') as f:
             while n > 0:
                 m = r.readinto(b, min(n, len(b)))
@@ -593,9 +595,17 @@ class QemuTarget(Target):
                 except Exception:
                     raise TargetError(f"{self.board}: could not start code: {e}",
                                       target=self.board) from e
-            if stdin:
-                self.transport.serial.write(stdin)
-            out, err, timed_out = self._follow(time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
+            if stdin is not None:
+                # wait until the program has disabled Ctrl-C, or a 0x03 in the data would stop it
+                buf = b""
+                while READY_TOKEN not in buf and b"\x04" not in buf and time.monotonic() < deadline:
+                    buf += self._read_some()
+                before, found, after = buf.partition(READY_TOKEN)
+                self._pending = after if found else buf
+                if found:
+                    self.transport.serial.write(stdin)
+            out, err, timed_out = self._follow(deadline)
             sout = out.decode(errors="replace").replace("\r\n", "\n")
             if timed_out:
                 if self._interrupt():
