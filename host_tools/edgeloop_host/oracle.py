@@ -73,8 +73,8 @@ def tflm_tensors(tflite_path_or_bytes, x_one: np.ndarray) -> dict[int, np.ndarra
     result = {}
     for i in range(n_tensors):
         try:
-            result[i] = np.array(it.GetTensor(i, 0)["tensor_data"] if isinstance(it.GetTensor(i, 0), dict)
-                                 else it.GetTensor(i, 0))
+            t = it.GetTensor(i, 0)  # {'dtype', 'shape', 'tensor_data'}
         except Exception:  # optional / unallocated tensors
             continue
+        result[i] = np.array(t["tensor_data"]).reshape(tuple(int(d) for d in t["shape"]))
     return result

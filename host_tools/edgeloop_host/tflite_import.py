@@ -195,7 +195,7 @@ def load_tflite(path_or_bytes, model_id: int = 0, model_version: int = 1) -> ir.
         graph = _build(model, where, model_id, model_version)
     except _ImportError as e:
         raise ValueError(str(e)) from None
-    except (IndexError, TypeError, AttributeError, KeyError) as e:
+    except (IndexError, TypeError, AttributeError, KeyError, ArithmeticError) as e:
         raise ValueError(f"{where}: malformed TFLite model ({type(e).__name__}: {e})") from e
     from .planner import plan_arena
     plan_arena(graph)
