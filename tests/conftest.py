@@ -77,3 +77,28 @@ def any_target(request):
 
 
 # ---- more shared fixtures below this line ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The committed digits model, its int8 test inputs and TFLM's outputs for them (the goldens)."""
+    import numpy as np
+
+    from edgeloop_host import blob, oracle, zoo
+    from edgeloop_host import train as T
+
+    rec = zoo.recipe("digits_mlp")
+    elm = (REPO / "models/digits_mlp/digits_mlp.elm").read_bytes()
+    tfl = (REPO / "models/digits_mlp/digits_mlp.tflite").read_bytes()
+    g = blob.decode(elm)
+    _, _, x_te, y_te = rec.load_data()
+    xq = T.quantize_input(x_te, g.input().scale, g.input().zero_point)
+
+    class Digits:
+        pass
+
+    d = Digits()
+    d.elm, d.tflite, d.graph, d.x, d.labels = elm, tfl, g, xq, y_te
+    d.y_tflm = oracle.tflm_run(tfl, xq)
+    d.accuracy = float(np.mean(np.argmax(d.y_tflm, axis=1) == y_te))
+    return d

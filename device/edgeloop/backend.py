@@ -31,6 +31,14 @@ def select(name="auto"):
     raise ValueError("unknown backend %r (auto, c, python)" % (name,))
 
 
+def use_c_module(module):
+    """Use `module` (e.g. a natmod imported under another name) as the "c" backend; returns the previous
+    one. Lets firmware with `_edgeloop` built in also run the natmod, and a user pick a build."""
+    global _c
+    prev, _c = _c, module
+    return prev
+
+
 def backend_name():
     return available()[0]
 

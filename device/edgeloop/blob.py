@@ -96,6 +96,12 @@ def parse(buf):
     in_idx, out_idx = struct.unpack_from("<II", buf, g_off + 12)
 
     tensors = _parse_tensors(buf, sec[b"TENS"], sec[b"DATA"], arena_size)
+    extent = 0
+    for t in tensors:
+        if not t.const and t.offset + t.nbytes > extent:
+            extent = t.offset + t.nbytes
+    if arena_size != (extent + 3) & ~3:
+        _fail("arena size %d does not match the activations' extent %d" % (arena_size, extent))
     for idx in (in_idx, out_idx):
         if idx >= len(tensors) or tensors[idx].const:
             _fail("graph input/output %d is not an activation tensor" % idx)
@@ -168,7 +174,7 @@ def _parse_ops(buf, ops, tensors):
         words = struct.unpack_from("<%di" % nwords, buf, pos + 4)
         pos += 4 + 4 * nwords
         if opcode == _FULLY_CONNECTED:
-            out.append((opcode, _fc_args(words, tensors)))
+            out.append((opcode, _fc_args(buf, words, tensors)))
         else:
             _fail("unsupported operator %s" % _OP_NAMES.get(opcode, "code %d" % opcode))
     return out
@@ -183,7 +189,7 @@ def _tensor(tensors, idx, what, const_, dtype):
     return t
 
 
-def _fc_args(words, tensors):
+def _fc_args(_buf, words, tensors):
     if len(words) != 8:
         _fail("FULLY_CONNECTED: %d words, expected 8" % len(words))
     x = _tensor(tensors, words[0], "input", False, _INT8)
@@ -206,6 +212,11 @@ def _fc_args(words, tensors):
     nq = _size(m.shape)
     if len(m.shape) != 1 or s.shape != m.shape or (nq != 1 and nq != units):
         _fail("FULLY_CONNECTED: multiplier/shift must have length 1 or the output depth")
+    for q in range(nq):
+        mq = struct.unpack_from("<i", _buf, m.offset + 4 * q)[0]
+        sq = struct.unpack_from("<i", _buf, s.offset + 4 * q)[0]
+        if mq < 0 or not -31 <= sq <= 30:
+            _fail("FULLY_CONNECTED: multiplier must be >= 0 and shift within -31..30")
     if not -128 <= lo <= hi <= 127:
         _fail("FULLY_CONNECTED: activation clamp invalid")
     if x.offset < y.offset + y.nbytes and y.offset < x.offset + x.nbytes:

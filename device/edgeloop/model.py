@@ -10,7 +10,13 @@ class Model:
         self.model_id = info["model_id"]
         self.version = info["model_version"]
         self.backend, kernels = backend.select(backend_name)
-        self.arena = bytearray(info["arena_size"])
+        try:
+            self.arena = bytearray(info["arena_size"])
+        except MemoryError:
+            import gc
+            gc.collect()
+            raise MemoryError("model needs a %d-byte arena, only %d bytes of heap are free"
+                              % (info["arena_size"], gc.mem_free()))
         self._calls = [(kernels[opcode], args) for opcode, args in info["ops"]]
         t_in, t_out = info["input"], info["output"]
         self.input_shape = t_in.shape

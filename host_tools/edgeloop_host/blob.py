@@ -160,6 +160,9 @@ def decode(blob: bytes) -> ir.Graph:
         raise BlobError(f"truncated section: {e}") from None
     if n_in != 1 or n_out != 1:
         raise BlobError(f"format v1 needs one input and one output, got {n_in} and {n_out}")
+    extent = max((t.arena_offset + t.nbytes for t in tensors if not t.is_const), default=0)
+    if arena_size != _align4(extent):
+        raise BlobError(f"arena size {arena_size} does not match the activations' extent {extent}")
     for idx in io:
         if idx >= len(tensors) or tensors[idx].is_const:
             raise BlobError(f"graph input/output {idx} is not an activation tensor")

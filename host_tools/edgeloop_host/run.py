@@ -1,9 +1,6 @@
 """Run a blob on a target: the host reference, or real MicroPython (unix port, stock wheel, emulated board)."""
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
 from . import blob, reference
@@ -29,9 +26,11 @@ def last_exception_line(text: str) -> str:
     return lines[-1] if lines else "device error"
 
 
-def run_on_target(model_bytes: bytes, x: np.ndarray, target: str, backend: str = "auto", session=None):
+def run_on_target(model_bytes: bytes, x: np.ndarray, target: str, backend: str = "auto", session=None,
+                  c_module: str | None = None):
     """Run every row of x (int8, (N, *input_shape)) through the model on `target`.
-    Returns (y int8 array (N, *output_shape), backend used). `session` reuses an open target."""
+    Returns (y int8 array (N, *output_shape), backend used). `session` reuses an open target;
+    `c_module` names an installed module (a natmod) to use as the "c" backend."""
     if target == "host":
         graph = blob.decode(model_bytes)
         return reference.run(graph, x), "numpy-reference"
@@ -41,29 +40,20 @@ def run_on_target(model_bytes: bytes, x: np.ndarray, target: str, backend: str =
     try:
         if session is None:
             t.install_runtime()
-        with tempfile.TemporaryDirectory() as tmp:
-            mpath, xpath = os.path.join(tmp, "model.elm"), os.path.join(tmp, "in.bin")
-            with open(mpath, "wb") as f:
-                f.write(model_bytes)
-            with open(xpath, "wb") as f:
-                f.write(np.ascontiguousarray(x, dtype=np.int8).tobytes())
-            t.put(mpath, "el_model.elm")
-            t.put(xpath, "el_in.bin")
-            code = ("from edgeloop.batch import run_file\n"
-                    f"n, b, s = run_file('el_model.elm', 'el_in.bin', 'el_out.bin', {backend!r})\n"
-                    "print('EL-RESULT', n, b, 'x'.join(str(d) for d in s))\n")
-            try:
-                out = t.exec(code, timeout=600)
-            except TargetError as e:
-                raise DeviceError(last_exception_line(str(e)), str(e)) from None
-            result = [ln for ln in out.splitlines() if ln.startswith("EL-RESULT")]
-            if not result:
-                raise DeviceError(f"device printed no result: {out.strip()[-300:]}")
-            _, n, used, shape = result[-1].split()
-            ypath = os.path.join(tmp, "out.bin")
-            t.get("el_out.bin", ypath)
-            with open(ypath, "rb") as f:
-                y = np.frombuffer(f.read(), dtype=np.int8)
+        t.put_bytes(model_bytes, "el_model.elm")
+        t.put_bytes(np.ascontiguousarray(x, dtype=np.int8).tobytes(), "el_in.bin")
+        code = ("from edgeloop.batch import run_file\n"
+                f"n, b, s = run_file('el_model.elm', 'el_in.bin', 'el_out.bin', {backend!r}, {c_module!r})\n"
+                "print('EL-RESULT', n, b, 'x'.join(str(d) for d in s))\n")
+        try:
+            out = t.exec(code, timeout=600)
+        except TargetError as e:
+            raise DeviceError(f"on {target}: {last_exception_line(e.traceback or str(e))}", e.traceback) from None
+        result = [ln for ln in out.splitlines() if ln.startswith("EL-RESULT")]
+        if not result:
+            raise DeviceError(f"device printed no result: {out.strip()[-300:]}")
+        _, n, used, shape = result[-1].split()
+        y = np.frombuffer(t.get("el_out.bin"), dtype=np.int8)
     finally:
         if session is None:
             t.close()
