@@ -2,6 +2,8 @@
 that rejects every damaged blob with a ValueError instead of crashing."""
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -102,10 +104,40 @@ def test_bad_input_length_is_a_value_error(request, digits, target):
 
 
 @pytest.mark.parametrize("damage, reason", [
-    (lambda b: b[:1000], "truncated or padded: header says 3444 bytes, got 1000"),
+    (lambda b: b[:1000], r"truncated or padded: header says \d+ bytes, got 1000"),
     (lambda b: b"ELMX" + b[4:], "bad magic"),
     (lambda b: b[:500] + bytes([b[500] ^ 4]) + b[501:], "CRC mismatch"),
 ])
 def test_run_reports_device_loader_errors(unix_target, digits, damage, reason):
     with pytest.raises(DeviceError, match=reason):
         run_on_target(damage(digits.elm), digits.x[:2], "unix", session=unix_target)
+
+
+@pytest.mark.parametrize("target", ["unix", "stock", "qemu-arm"])
+def test_self_test_catches_a_wrong_weight_the_crc_cannot(request, digits, target):
+    """A weight changed and the CRC recomputed (a bad conversion, not transport damage): the blob loads,
+    and only the self-test vector notices."""
+    t = _target(request, target)
+    g = digits.graph
+    w = g.tensors[g.ops[0].tensors[1]]
+    bad = bytearray(digits.elm)
+    off = _const_offset(digits.elm, g.ops[0].tensors[1])
+    bad[off] ^= 0x40
+    struct.pack_into("<I", bad, 12, zlib.crc32(bytes(bad[16:])))
+    t.put_bytes(digits.elm, "good.elm")
+    t.put_bytes(bytes(bad), "bad.elm")
+    out = t.exec("import edgeloop\nprint(edgeloop.load('good.elm').self_test(), edgeloop.load('bad.elm').self_test())")
+    assert out.split() == ["True", "False"]
+    assert w.data.size > 0
+
+
+def _const_offset(elm: bytes, tensor: int) -> int:
+    from edgeloop_host import blob
+
+    nsec = struct.unpack_from("<H", elm, 28)[0]
+    for i in range(nsec):
+        tag, _, off, _ = blob.SECTION.unpack_from(elm, 32 + 16 * i)
+        if tag == b"TENS":
+            return blob.TENSOR.unpack_from(elm, off + 4 + tensor * blob.TENSOR.size)[10]
+    raise AssertionError("no TENS")
+

@@ -74,7 +74,7 @@ def parse(buf):
             _fail("section %r out of bounds or unaligned" % tag)
         if tag in sec:
             _fail("duplicate section %r" % tag)
-        if tag in (b"GRPH", b"TENS", b"OPS ", b"DATA", b"META"):
+        if tag in (b"GRPH", b"TENS", b"OPS ", b"DATA", b"META", b"SELF"):
             sec[tag] = (off, length)
         elif flags & _REQUIRED:
             _fail("unknown required section %r: needs a newer runtime" % tag)
@@ -107,9 +107,16 @@ def parse(buf):
             _fail("graph input/output %d is not an activation tensor" % idx)
     ops = _parse_ops(buf, sec[b"OPS "], tensors)
     _check_dataflow(ops, tensors[in_idx], tensors[out_idx])
+    self_test = sec.get(b"SELF")
+    if self_test is not None:
+        s_off, s_len = self_test
+        n_i, n_o = struct.unpack_from("<II", buf, s_off) if s_len >= 8 else (-1, -1)
+        if n_i != tensors[in_idx].nbytes or n_o != tensors[out_idx].nbytes or s_len != 8 + n_i + n_o:
+            _fail("SELF section does not match the model's input/output sizes")
+        self_test = (s_off + 8, s_off + 8 + n_i)  # offsets of the input and the expected output
     return {"model_id": model_id, "model_version": model_version, "arena_size": arena_size,
             "tensors": tensors, "ops": ops, "input": tensors[in_idx], "output": tensors[out_idx],
-            "meta": sec.get(b"META")}
+            "meta": sec.get(b"META"), "self_test": self_test}
 
 
 def _check_dataflow(ops, t_in, t_out):

@@ -25,6 +25,7 @@ class Model:
         self.output_scale, self.output_zero_point = t_out.scale, t_out.zero_point
         self.input_size = t_in.nbytes
         self.output_size = t_out.nbytes
+        self._self_test = info["self_test"]
         mv = memoryview(self.arena)
         self._in = mv[t_in.offset:t_in.offset + t_in.nbytes]
         self._out = mv[t_out.offset:t_out.offset + t_out.nbytes]
@@ -42,6 +43,17 @@ class Model:
             return self._out
         out[:] = self._out
         return out
+
+
+    def self_test(self):
+        """Run the blob's self-test vector; True when the output matches bit for bit. A blob without
+        one raises ValueError (a model that cannot prove itself must not be confirmed by OTA)."""
+        if self._self_test is None:
+            raise ValueError("model has no self-test vector")
+        x_off, y_off = self._self_test
+        mv = memoryview(self.blob)
+        y = self.predict(mv[x_off:x_off + self.input_size])
+        return bytes(y) == bytes(mv[y_off:y_off + self.output_size])
 
 
 def load(path_or_buf, backend="auto"):

@@ -51,6 +51,9 @@ def encode(graph: ir.Graph) -> bytes:
     sections.append((b"DATA", FLAG_REQUIRED, data_len))
     if meta:
         sections.append((b"META", 0, len(meta)))
+    selftest = _encode_self_test(graph)
+    if selftest:
+        sections.append((b"SELF", 0, len(selftest)))
     offset = HEADER.size + SECTION.size * len(sections)
     table = []
     for tag, flags, length in sections:
@@ -75,7 +78,7 @@ def encode(graph: ir.Graph) -> bytes:
         else:
             t_off, flags, scale, zp = t.arena_offset, 0, t.scale, t.zero_point
         tens += TENSOR.pack(ir.DTYPE_CODES[t.dtype], len(t.shape), flags, 0, *dims, scale, zp, t_off, t.nbytes)
-    payload = {b"GRPH": grph, b"TENS": tens, b"OPS ": ops, b"META": meta}
+    payload = {b"GRPH": grph, b"TENS": tens, b"OPS ": ops, b"META": meta, b"SELF": selftest}
     for tag, _, off, length in table:
         if tag in payload:
             out[off:off + length] = payload[tag]
@@ -85,6 +88,26 @@ def encode(graph: ir.Graph) -> bytes:
         SECTION.pack_into(out, HEADER.size + i * SECTION.size, *entry)
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]))
     return bytes(out)
+
+
+def _encode_self_test(graph: ir.Graph) -> bytes:
+    if graph.self_test is None:
+        return b""
+    x, y = (np.ascontiguousarray(a, dtype=np.int8).tobytes() for a in graph.self_test)
+    if len(x) != graph.input().nbytes or len(y) != graph.output().nbytes:
+        raise BlobError("self-test vector does not match the model's input/output sizes")
+    return struct.pack("<II", len(x), len(y)) + x + y
+
+
+def _decode_self_test(raw: bytes, graph: ir.Graph):
+    if not raw:
+        return None
+    n_in, n_out = struct.unpack_from("<II", raw) if len(raw) >= 8 else (-1, -1)
+    if (n_in, n_out) != (graph.input().nbytes, graph.output().nbytes) or len(raw) != 8 + n_in + n_out:
+        raise BlobError("SELF section does not match the model's input/output sizes")
+    x = np.frombuffer(raw, np.int8, n_in, 8).reshape(graph.input().shape)
+    y = np.frombuffer(raw, np.int8, n_out, 8 + n_in).reshape(graph.output().shape)
+    return x, y
 
 
 def _op_words(op: ir.Op) -> list[int]:
@@ -123,7 +146,7 @@ def decode(blob: bytes) -> ir.Graph:
         if tag in sections:
             raise BlobError(f"duplicate section {tag!r}")
         spans.append((off, off + length, tag))
-        if tag in (b"GRPH", b"TENS", b"OPS ", b"DATA", b"META"):
+        if tag in (b"GRPH", b"TENS", b"OPS ", b"DATA", b"META", b"SELF"):
             sections[tag] = blob[off:off + length]
             if tag == b"DATA":
                 data_span = (off, off + length)
@@ -168,8 +191,10 @@ def decode(blob: bytes) -> ir.Graph:
             raise BlobError(f"graph input/output {idx} is not an activation tensor")
     _check_dataflow(ops, io[0], io[1])
     meta = _decode_meta(sections.get(b"META", b""))
-    return ir.Graph(tensors=tensors, ops=ops, inputs=[io[0]], outputs=[io[1]], model_id=model_id,
-                    model_version=model_version, arena_size=arena_size, meta=meta)
+    graph = ir.Graph(tensors=tensors, ops=ops, inputs=[io[0]], outputs=[io[1]], model_id=model_id,
+                     model_version=model_version, arena_size=arena_size, meta=meta)
+    graph.self_test = _decode_self_test(sections.get(b"SELF", b""), graph)
+    return graph
 
 
 def _check_dataflow(ops: list[ir.Op], graph_in: int, graph_out: int) -> None:

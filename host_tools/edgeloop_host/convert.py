@@ -1,22 +1,37 @@
-"""int8 .tflite -> .elm: import, plan the arena, encode."""
+"""int8 .tflite -> .elm: import (the importer plans the arena), attach metadata and a self-test vector,
+encode."""
 from __future__ import annotations
 
-from . import blob, ir
-from .planner import plan_arena
+import numpy as np
+
+from . import blob, ir, reference
 from .tflite_import import load_tflite
 
 
-def tflite_to_graph(tflite, model_id: int = 0, model_version: int = 1, meta: dict | None = None) -> ir.Graph:
+def add_self_test(graph: ir.Graph, sample: np.ndarray | None = None, seed: int = 0) -> None:
+    """Store (input, reference output) in the graph. `sample` is one int8 input (e.g. a real test
+    sample); by default a fixed pseudo-random input, which exercises every weight just as well."""
+    shape = graph.input().shape
+    if sample is None:
+        sample = np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)
+    x = np.asarray(sample, dtype=np.int8).reshape(shape)
+    y = reference.run(graph, x.reshape(1, -1))[0].reshape(graph.output().shape)
+    graph.self_test = (x, y)
+
+
+def tflite_to_graph(tflite, model_id: int = 0, model_version: int = 1, meta: dict | None = None,
+                    self_test_sample: np.ndarray | None = None) -> ir.Graph:
     graph = load_tflite(tflite, model_id=model_id, model_version=model_version)
-    plan_arena(graph)
     if meta:
         graph.meta.update(meta)
+    add_self_test(graph, self_test_sample)
     return graph
 
 
-def convert(tflite, out_path=None, model_id: int = 0, model_version: int = 1, meta: dict | None = None) -> bytes:
+def convert(tflite, out_path=None, model_id: int = 0, model_version: int = 1, meta: dict | None = None,
+            self_test_sample: np.ndarray | None = None) -> bytes:
     """Convert a full-int8 TFLite model (path or bytes) to blob bytes, written to out_path if given."""
-    data = blob.encode(tflite_to_graph(tflite, model_id, model_version, meta))
+    data = blob.encode(tflite_to_graph(tflite, model_id, model_version, meta, self_test_sample))
     if out_path is not None:
         with open(out_path, "wb") as f:
             f.write(data)

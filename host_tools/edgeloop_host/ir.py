@@ -60,6 +60,8 @@ class Graph:
     model_version: int = 1
     arena_size: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    # (input, expected output) int8 sample the device checks bit for bit in Model.self_test()
+    self_test: tuple[np.ndarray, np.ndarray] | None = None
 
     def input(self) -> Tensor:
         return self.tensors[self.inputs[0]]
