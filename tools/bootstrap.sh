@@ -66,3 +66,20 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
 else
     log "Python dependencies: up to date (pyproject.toml unchanged)"
 fi
+
+# MicroPython board stubs for type-checking device code (tests/test_device_types.py). Each board gets
+# its own directory: the stubs replace the standard library's, so they cannot share site-packages.
+STUB_VERSION=1.29.0.post1
+STDLIB_STUB_VERSION=1.29.0.post2
+for board in rp2 esp32; do
+    dest=.venv/stubs/$board
+    marker="$dest/.edgeloop-$STUB_VERSION-$STDLIB_STUB_VERSION"
+    if [[ ! -f "$marker" ]]; then
+        log "installing micropython-$board-stubs $STUB_VERSION into $dest"
+        rm -rf "$dest"
+        .venv/bin/python -m pip install -q --no-deps --target "$dest" \
+            "micropython-$board-stubs==$STUB_VERSION" "micropython-stdlib-stubs==$STDLIB_STUB_VERSION" 2>&1 \
+            | { grep -v "^WARNING: Location '.*' is ignored" >&2 || true; }
+        touch "$marker"
+    fi
+done

@@ -1,12 +1,18 @@
 # Kernel backends. Every backend exposes the same kernels with the same (blob, arena, args) ABI.
 # "c": the _edgeloop C module (built into the firmware, or the natmod .mpy on the path);
 # "python": pure MicroPython, bit-exact with the C kernels, for stock firmware without the natmod.
-try:
-    import _edgeloop as _c
-except ImportError:
-    _c = None
-
 from . import pykernels
+
+
+def _import_c():
+    try:
+        import _edgeloop
+        return _edgeloop
+    except ImportError:
+        return None
+
+
+_c = _import_c()
 
 FULLY_CONNECTED = 9
 
@@ -37,6 +43,24 @@ def use_c_module(module):
     global _c
     prev, _c = _c, module
     return prev
+
+
+def _slice_copy(dst, src, n):
+    dst[:n] = src
+
+
+def copier():
+    """An allocation-free copy(dst, src, n) where the firmware allows it."""
+    try:
+        from . import viperkernels
+        return viperkernels.copy
+    except (ImportError, SyntaxError, ValueError, NotImplementedError):
+        return _slice_copy
+
+
+def c_module_build():
+    """"usermod" (built into the firmware), "natmod" (.mpy), or None."""
+    return None if _c is None else getattr(_c, "BUILD", "unknown")
 
 
 def backend_name():

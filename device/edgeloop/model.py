@@ -1,6 +1,14 @@
 # The Model: a validated blob, an arena allocated once, and a list of (kernel, args) calls.
+# predict() allocates nothing on the C and viper paths: inputs are copied into the arena, outputs are
+# a view of it, latencies go into a preallocated ring.
+import time
+from array import array
+from micropython import const
+
 from . import backend
 from . import blob as _blob
+
+_LATENCY_RING = const(32)
 
 
 class Model:
@@ -26,24 +34,113 @@ class Model:
         self.input_size = t_in.nbytes
         self.output_size = t_out.nbytes
         self._self_test = info["self_test"]
+        self._meta_span = info["meta"]
+        self._meta = None
+        self._copy = backend.copier()
         mv = memoryview(self.arena)
         self._in = mv[t_in.offset:t_in.offset + t_in.nbytes]
         self._out = mv[t_out.offset:t_out.offset + t_out.nbytes]
+        self.latency_us = array("i", [0] * _LATENCY_RING)
+        self.runs = 0
+        self._ring = 0
+
+    @property
+    def meta(self):
+        """The blob's META JSON (labels, normalization, thresholds...), parsed on first use."""
+        if self._meta is None:
+            self._meta = {}
+            if self._meta_span is not None:
+                import json
+                off, n = self._meta_span
+                try:
+                    self._meta = json.loads(bytes(memoryview(self.blob)[off:off + n]))
+                except ValueError:
+                    raise ValueError("META section is not valid JSON")
+        return self._meta
+
+    @property
+    def labels(self):
+        return self.meta.get("labels")
 
     def predict(self, x, out=None):
-        """Run one inference on int8 bytes `x`. Returns `out` (filled) or a view of the output that
-        the next call overwrites."""
+        """One inference on int8 input bytes `x` (bytes, bytearray, array('b'), memoryview).
+        Returns `out` filled with the int8 output, or a view of the output the next call overwrites."""
         if len(x) != self.input_size:
             raise ValueError("input has %d bytes, the model takes %d" % (len(x), self.input_size))
-        self._in[:] = x
+        t0 = time.ticks_us()
+        self._copy(self._in, x, self.input_size)
         blob, arena = self.blob, self.arena
         for kernel, args in self._calls:
             kernel(blob, arena, args)
+        i = self._ring
+        self.latency_us[i] = time.ticks_diff(time.ticks_us(), t0)
+        self._ring = 0 if i == _LATENCY_RING - 1 else i + 1
+        if self.runs < 0x3FFFFFFF:  # stays a small int: no heap
+            self.runs += 1
         if out is None:
             return self._out
-        out[:] = self._out
+        if len(out) != self.output_size:
+            raise ValueError("out has %d bytes, the model gives %d" % (len(out), self.output_size))
+        self._copy(out, self._out, self.output_size)
         return out
 
+    def quantize(self, xf, out=None):
+        """Floats -> int8 input bytes with the model's input scale and zero point."""
+        if len(xf) != self.input_size:
+            raise ValueError("input has %d values, the model takes %d" % (len(xf), self.input_size))
+        q = out if out is not None else bytearray(self.input_size)
+        s, z = self.input_scale, self.input_zero_point
+        for i in range(self.input_size):
+            v = xf[i] / s
+            v = int(v + 0.5) if v >= 0 else -int(0.5 - v)  # round half away from zero, as TFLite
+            v += z
+            q[i] = (-128 if v < -128 else (127 if v > 127 else v)) & 0xFF
+        return q
+
+    def dequantize(self, yq):
+        s, z = self.output_scale, self.output_zero_point
+        return [s * ((v - 256 if v > 127 else v) - z) for v in yq]
+
+    def predict_float(self, xf):
+        """Floats in (quantized with the model's input parameters), dequantized floats out."""
+        return self.dequantize(self.predict(self.quantize(xf)))
+
+    def classify(self, x):
+        """(label, confidence) for int8 bytes or floats `x`. Confidence is the softmax probability
+        (taken from a SOFTMAX output as is, computed from logits otherwise)."""
+        y = self.predict(x if _is_bytes(x) else self.quantize(x))
+        best = 0
+        for i in range(1, len(y)):
+            if _s8(y[i]) > _s8(y[best]):
+                best = i
+        yf = self.dequantize(y)
+        if self.output_zero_point == -128 and abs(self.output_scale - 1 / 256) < 1e-9:
+            conf = yf[best]
+        else:
+            import math
+            m = yf[best]
+            conf = 1 / sum(math.exp(v - m) for v in yf)
+        labels = self.labels
+        return (labels[best] if labels else best), conf
+
+    def score(self, x):
+        """Anomaly score of an autoencoder: mean squared reconstruction error in float units."""
+        xq = x if _is_bytes(x) else self.quantize(x)
+        if self.input_size != self.output_size:
+            raise ValueError("score() needs an autoencoder (output size == input size)")
+        y = self.predict(xq)
+        si, zi, so, zo = self.input_scale, self.input_zero_point, self.output_scale, self.output_zero_point
+        err = 0.0
+        for i in range(self.input_size):
+            d = si * (_s8(xq[i]) - zi) - so * (_s8(y[i]) - zo)
+            err += d * d
+        return err / self.input_size
+
+    def is_anomaly(self, x):
+        t = self.meta.get("anomaly_threshold")
+        if t is None:
+            raise ValueError("model has no anomaly_threshold in its metadata")
+        return self.score(x) > t
 
     def self_test(self):
         """Run the blob's self-test vector; True when the output matches bit for bit. A blob without
@@ -55,12 +152,50 @@ class Model:
         y = self.predict(mv[x_off:x_off + self.input_size])
         return bytes(y) == bytes(mv[y_off:y_off + self.output_size])
 
+    def latency_stats(self):
+        """(min, median, max) microseconds over the last runs, or None before the first."""
+        n = min(self.runs, _LATENCY_RING)
+        if not n:
+            return None
+        v = sorted(self.latency_us[:n])
+        return v[0], v[n // 2], v[-1]
+
+
+def _s8(v):
+    return v - 256 if v > 127 else v
+
+
+def _is_bytes(x):
+    return isinstance(x, (bytes, bytearray, memoryview)) or (hasattr(x, "typecode") and x.typecode == "b")
+
+
+_current = None
+
 
 def load(path_or_buf, backend="auto"):
-    """Load a model from a file path or a bytes-like blob (weights stay in that buffer: no copy)."""
+    """Load a model from a file path or a bytes-like blob. A `bytes` object frozen into firmware or a
+    memoryview of a ROMFS file keeps its weights where they are: nothing is copied."""
+    global _current
     if isinstance(path_or_buf, str):
-        with open(path_or_buf, "rb") as f:
-            buf = f.read()
+        buf = _read(path_or_buf)
     else:
         buf = path_or_buf
-    return Model(buf, backend)
+    _current = Model(buf, backend)
+    return _current
+
+
+def _read(path):
+    # On a ROMFS mount, the file maps to memory: take a zero-copy view of it.
+    try:
+        with open(path, "rb") as f:
+            m = memoryview(f)
+            return m
+    except (TypeError, OSError):
+        pass
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def current():
+    """The model loaded last (for diagnostics)."""
+    return _current

@@ -69,6 +69,21 @@ def cmd_emulate(args) -> int:
     return 0
 
 
+def cmd_diag(args) -> int:
+    from .diag import as_json, fetch, format_diag
+    from .targets import open_target
+
+    with open_target(args.board) as t:
+        t.install_runtime()
+        remote = None
+        if args.model:
+            t.put_bytes(_read_bytes(args.model), "el_diag_model.elm")
+            remote = "el_diag_model.elm"
+        d = fetch(t, remote, runs=args.runs, backend=args.backend)
+    print(as_json(d) if args.json else format_diag(d))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import main as demo_main
 
@@ -110,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("emulate", help="start an emulated board and print how to connect to it")
     e.add_argument("--board", default="qemu-arm", choices=("qemu-arm",))
     e.set_defaults(func=cmd_emulate)
+
+    g = sub.add_parser("diag", help="firmware, runtime, heap, filesystem and model state of a board")
+    g.add_argument("--board", default="qemu-arm", help="qemu-arm, or unix / stock (local interpreters)")
+    g.add_argument("--model", help="copy this .elm to the board, load, self-test and run it first")
+    g.add_argument("--runs", type=int, default=20)
+    g.add_argument("--backend", choices=BACKENDS)
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_diag)
 
     d = sub.add_parser("demo", help="train, quantize, convert, verify against TFLM, run on an emulated board")
     d.add_argument("--epochs", type=int, default=60)
