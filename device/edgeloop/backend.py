@@ -1,7 +1,7 @@
 # Kernel backends. Every backend exposes the same kernels with the same (blob, arena, args) ABI.
 # "c": the _edgeloop C module (built into the firmware, or the natmod .mpy on the path);
 # "python": pure MicroPython, bit-exact with the C kernels, for stock firmware without the natmod.
-from . import pykernels
+# pykernels is imported only when needed: where the C module is present it would be dead heap.
 
 
 def _import_c():
@@ -33,6 +33,7 @@ def select(name="auto"):
             raise ValueError("backend 'c' requested but the _edgeloop C module is not present")
         return name, {FULLY_CONNECTED: _c.fully_connected}
     if name == "python":
+        from . import pykernels
         return name, {FULLY_CONNECTED: pykernels.fully_connected}
     raise ValueError("unknown backend %r (auto, c, python)" % (name,))
 
@@ -70,4 +71,5 @@ def backend_name():
 def crc32(data, crc=0):
     if _c is not None:
         return _c.crc32(data, crc)
+    from . import pykernels
     return pykernels.crc32(data, crc)
