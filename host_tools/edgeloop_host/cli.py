@@ -90,6 +90,12 @@ def cmd_demo(args) -> int:
     return demo_main(epochs=args.epochs, board=args.board)
 
 
+def cmd_package(args) -> int:
+    from .package import main as package_main
+
+    return package_main(args.rest)
+
+
 def cmd_toolchain(args) -> int:
     from .toolchain.__main__ import main as tc_main
 
@@ -139,9 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--board", default="qemu-arm")
     d.set_defaults(func=cmd_demo)
 
+    k = sub.add_parser("package", help="precompile the device runtime (.mpy per arch) + package.json for mip")
+    k.add_argument("rest", nargs=argparse.REMAINDER)
+    k.set_defaults(func=cmd_package)
+
     t = sub.add_parser("toolchain", help="fetch MicroPython and build firmware / natmods (cached)")
     t.add_argument("rest", nargs=argparse.REMAINDER)
     t.set_defaults(func=cmd_toolchain)
+
+    from .cli_pipeline import add_parsers  # train, distill, prune, quantize, report, zoo (issue 4)
+    add_parsers(sub)
     return p
 
 
