@@ -145,7 +145,9 @@ def test_flatten_at_model_input():
     rng = np.random.default_rng(4)
     tfl = M.quantize(model, rng.random((50, 8, 8)))
     graph = tflite_import.load_tflite(tfl)
-    assert graph.input().shape == (1, 64)  # the FULLY_CONNECTED's view of the flattened input
+    assert graph.input().shape == (1, 8, 8)  # the graph input keeps its shape ...
+    fc_in = graph.tensors[graph.ops[0].tensors[0]]
+    assert fc_in.shape == (1, 64) and fc_in.alias_of == graph.inputs[0]  # ... and the Flatten is a view of it
     x = rng.integers(-128, 128, (100, 8, 8)).astype(np.int8)
     np.testing.assert_array_equal(reference.run(graph, x), oracle.tflm_run(tfl, x))
 
