@@ -66,9 +66,9 @@ m = edgeloop.load('/flash/m.elm')
 x = bytearray(m.input_size)
 out = bytearray(m.output_size)
 m.predict(x, out)
+i = d = 0  # create every global before measuring: a globals-dict resize would count as growth
 gc.collect()
 c = gc.mem_alloc()
-i = 0
 while i < 1000:
     m.predict(x, out)
     i += 1
@@ -89,8 +89,9 @@ m = edgeloop.load('soak.elm')
 x = bytearray(m.input_size)
 m.predict(x)
 gc.collect()
-a = gc.mem_alloc()
 i = 0
+gc.collect()
+a = gc.mem_alloc()
 while i < 100000:
     x[i & 63] = i & 0xFF
     m.predict(x)
