@@ -19,8 +19,8 @@ TENSOR_CONST = 1
 KNOWN_FEATURES = 0  # v1 defines no optional features
 MAX_NDIM = 4
 
-# Word layouts of the op records (docs/FORMAT.md, table under `OPS `).
-OP_WORDS = {ir.FULLY_CONNECTED: ("input", "weights", "bias", "output", "multiplier", "shift", "act_min", "act_max")}
+# Word layouts of the op records (docs/FORMAT.md, table under `OPS `): tensor words, then int words.
+OP_WORDS = {op: tensor_words + attr_words for op, (tensor_words, attr_words) in ir.OP_LAYOUTS.items()}
 
 
 class BlobError(ValueError):
@@ -111,9 +111,15 @@ def _decode_self_test(raw: bytes, graph: ir.Graph):
 
 
 def _op_words(op: ir.Op) -> list[int]:
-    if op.opcode == ir.FULLY_CONNECTED:
-        return [*op.tensors, int(op.attrs["act_min"]), int(op.attrs["act_max"])]
-    raise BlobError(f"op {op.name} has no blob encoding")
+    if op.opcode not in OP_WORDS:
+        raise BlobError(f"op {op.name} has no blob encoding")
+    try:
+        words = op.words()
+    except (KeyError, ValueError) as e:
+        raise BlobError(f"op {op.name}: cannot encode its words ({e})") from None
+    if any(not -(1 << 31) <= w < (1 << 31) for w in words):
+        raise BlobError(f"op {op.name}: a word does not fit in int32")
+    return words
 
 
 def decode(blob: bytes) -> ir.Graph:
@@ -189,7 +195,7 @@ def decode(blob: bytes) -> ir.Graph:
     for idx in io:
         if idx >= len(tensors) or tensors[idx].is_const:
             raise BlobError(f"graph input/output {idx} is not an activation tensor")
-    _check_dataflow(ops, io[0], io[1])
+    _check_dataflow(ops, tensors, io[0], io[1])
     meta = _decode_meta(sections.get(b"META", b""))
     graph = ir.Graph(tensors=tensors, ops=ops, inputs=[io[0]], outputs=[io[1]], model_id=model_id,
                      model_version=model_version, arena_size=arena_size, meta=meta)
@@ -197,15 +203,40 @@ def decode(blob: bytes) -> ir.Graph:
     return graph
 
 
-def _check_dataflow(ops: list[ir.Op], graph_in: int, graph_out: int) -> None:
-    """Every op reads tensors already written, and something writes the graph output."""
-    written = {graph_in}
-    for i, op in enumerate(ops):
-        if op.tensors[0] not in written:
-            raise BlobError(f"op {i} ({op.name}) reads tensor {op.tensors[0]} before anything writes it")
-        written.add(op.tensors[3])
-    if graph_out not in written:
+def _check_dataflow(ops: list[ir.Op], tensors: list[ir.Tensor], graph_in: int, graph_out: int) -> None:
+    """Every op reads arena bytes already written, and something writes the graph output's bytes.
+
+    Dataflow is tracked by arena bytes (offset, size), as the device does: a tensor read before any op wrote
+    it is a reshape view of the tensor last written at the same bytes (its `alias_of` is set to that
+    tensor). Writing bytes forgets whatever else was written over them.
+    """
+    written: dict[tuple[int, int], int] = {}
+
+    def key(i: int) -> tuple[int, int]:
+        return tensors[i].arena_offset, tensors[i].nbytes
+
+    def write(i: int) -> None:
+        o0, o1 = tensors[i].arena_offset, tensors[i].arena_offset + tensors[i].nbytes
+        for k in [k for k in written if k[0] < o1 and o0 < k[0] + k[1]]:
+            del written[k]
+        written[key(i)] = i
+
+    def read(i: int, what: str) -> None:
+        if key(i) not in written:
+            raise BlobError(f"{what} reads tensor {i} before anything writes its arena bytes")
+        src = written[key(i)]
+        if src != i:
+            tensors[i].alias_of = src
+
+    write(graph_in)
+    for n, op in enumerate(ops):
+        for i in op.inputs():
+            read(i, f"op {n} ({op.name})")
+        for i in op.outputs():
+            write(i)
+    if key(graph_out) not in written:
         raise BlobError(f"no op writes the graph output tensor {graph_out}")
+    read(graph_out, "the graph output")
 
 
 def _decode_meta(raw: bytes) -> dict:
@@ -247,53 +278,217 @@ def _decode_op(opcode: int, words: list[int], tensors: list[ir.Tensor]) -> ir.Op
         raise BlobError(f"unsupported operator {ir.OP_NAMES.get(opcode, f'code {opcode}')}")
     if len(words) != len(OP_WORDS[opcode]):
         raise BlobError(f"{ir.OP_NAMES[opcode]}: {len(words)} words, expected {len(OP_WORDS[opcode])}")
-    op = ir.Op(opcode=opcode, tensors=words[:6], attrs={"act_min": words[6], "act_max": words[7]})
-    check_fully_connected(op, tensors)
+    op = ir.Op.from_words(opcode, words)
+    check_op(op, tensors)
     return op
+
+
+def check_op(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    """Dtype, shape, quantization-word and range rules of one op record (docs/FORMAT.md)."""
+    _CHECKS[op.opcode](op, tensors)
+
+
+class _Ctx:
+    """Tensor lookups with errors that name the op and the word."""
+
+    def __init__(self, op: ir.Op, tensors: list[ir.Tensor]):
+        self.op, self.tensors, self.name = op, tensors, op.name
+
+    def fail(self, msg: str):
+        raise BlobError(f"{self.name}: {msg}")
+
+    def get(self, word: str, const: bool, dtype: str, allow_none: bool = False) -> ir.Tensor | None:
+        idx = self.op.tensor(word)
+        if allow_none and idx == -1:
+            return None
+        if not 0 <= idx < len(self.tensors):
+            self.fail(f"{word} tensor index {idx} out of range")
+        t = self.tensors[idx]
+        if t.is_const != const or t.dtype != dtype:
+            self.fail(f"{word} must be a {'constant' if const else 'activation'} {dtype}")
+        return t
+
+    def act(self, word: str) -> ir.Tensor:
+        return self.get(word, False, "int8")
+
+    def nhwc(self, word: str) -> tuple[int, int, int]:
+        t = self.act(word)
+        if len(t.shape) != 4 or t.shape[0] != 1:
+            self.fail(f"{word} must be [1, H, W, C], got {list(t.shape)}")
+        return t.shape[1], t.shape[2], t.shape[3]
+
+    def clamp(self) -> None:
+        lo, hi = self.op.attrs["act_min"], self.op.attrs["act_max"]
+        if not -128 <= lo <= hi <= 127:
+            self.fail(f"activation clamp [{lo}, {hi}] invalid")
+
+    def no_overlap(self) -> None:
+        y = self.tensors[self.op.outputs()[0]]
+        for i in self.op.inputs():
+            x = self.tensors[i]
+            if x.arena_offset < y.arena_offset + y.nbytes and y.arena_offset < x.arena_offset + x.nbytes:
+                self.fail("input and output overlap in the arena")
+
+    def quant_words(self, m_word: str, s_word: str, n: tuple[int, ...]) -> None:
+        """Constant int32 multiplier/shift arrays with a length in n, multiplier >= 0, shift in -31..30."""
+        m = self.get(m_word, True, "int32")
+        s = self.get(s_word, True, "int32")
+        if len(m.shape) != 1 or s.shape != m.shape or m.shape[0] not in n:
+            self.fail(f"{m_word}/{s_word} must both have length {' or '.join(map(str, sorted(set(n))))}")
+        if (m.data < 0).any() or (s.data < -31).any() or (s.data > 30).any():
+            self.fail(f"{m_word} must be >= 0 and {s_word} within -31..30")
+
+    def int_range(self, word: str, lo: int, hi: int) -> int:
+        v = self.op.attrs[word]
+        if not lo <= v <= hi:
+            self.fail(f"{word} {v} outside {lo}..{hi}")
+        return v
+
+    def window(self, in_hw, out_hw, k_hw, dil_hw) -> None:
+        """Strides, dilations, padding and output size are TFLite's for SAME or VALID padding."""
+        from .tflite_import import compute_padding_height_width
+
+        a = self.op.attrs
+        sh, sw = self.int_range("stride_h", 1, 0xFFFF), self.int_range("stride_w", 1, 0xFFFF)
+        if min(k_hw) < 1 or min(dil_hw) < 1 or max(dil_hw) > 0xFFFF or max(k_hw) > 0xFFFF:
+            self.fail(f"filter {k_hw} / dilation {dil_hw} out of range")
+        got = (a["pad_top"], a["pad_left"]) + tuple(out_hw)
+        modes = [compute_padding_height_width(sh, sw, dil_hw[0], dil_hw[1], in_hw[0], in_hw[1], k_hw[0], k_hw[1],
+                                              mode) for mode in (0, 1)]  # SAME, VALID
+        if got not in modes:
+            self.fail(f"padding {got[:2]} and output {list(out_hw)} are not TFLite's SAME {modes[0]} or VALID "
+                      f"{modes[1]} for input {list(in_hw)}, filter {list(k_hw)}, stride {sh}x{sw}, "
+                      f"dilation {list(dil_hw)}")
 
 
 def check_fully_connected(op: ir.Op, tensors: list[ir.Tensor]) -> None:
     """Shape, dtype and range rules of FULLY_CONNECTED (docs/FORMAT.md)."""
-    n = len(tensors)
-
-    def get(idx, what, const, dtype, allow_none=False):
-        if allow_none and idx == -1:
-            return None
-        if not 0 <= idx < n:
-            raise BlobError(f"FULLY_CONNECTED: {what} tensor index {idx} out of range")
-        t = tensors[idx]
-        if t.is_const != const or t.dtype != dtype:
-            raise BlobError(f"FULLY_CONNECTED: {what} must be a {'constant' if const else 'activation'} {dtype}")
-        return t
-
-    x = get(op.tensors[0], "input", False, "int8")
-    w = get(op.tensors[1], "weights", True, "int8")
-    b = get(op.tensors[2], "bias", True, "int32", allow_none=True)
-    y = get(op.tensors[3], "output", False, "int8")
-    m = get(op.tensors[4], "multiplier", True, "int32")
-    s = get(op.tensors[5], "shift", True, "int32")
+    c = _Ctx(op, tensors)
+    x = c.act("input")
+    w = c.get("weights", True, "int8")
+    b = c.get("bias", True, "int32", allow_none=True)
+    y = c.act("output")
     if len(w.shape) != 2:
-        raise BlobError(f"FULLY_CONNECTED: weights must be 2-D, got {w.shape}")
+        c.fail(f"weights must be 2-D, got {w.shape}")
     units, depth = w.shape
     if x.shape[-1] != depth:
-        raise BlobError(f"FULLY_CONNECTED: input depth {x.shape[-1]} != weights depth {depth}")
+        c.fail(f"input depth {x.shape[-1]} != weights depth {depth}")
     batches = int(np.prod(x.shape[:-1]))
     if int(np.prod(y.shape)) != batches * units:
-        raise BlobError(f"FULLY_CONNECTED: output shape {y.shape} != ({batches}, {units})")
+        c.fail(f"output shape {y.shape} != ({batches}, {units})")
     if b is not None and b.shape != (units,):
-        raise BlobError(f"FULLY_CONNECTED: bias shape {b.shape} != ({units},)")
-    nq = m.shape[0]
-    if len(m.shape) != 1 or s.shape != m.shape or nq not in (1, units):
-        raise BlobError("FULLY_CONNECTED: multiplier/shift must both have length 1 or the output depth")
-    if (m.data < 0).any() or (s.data < -31).any() or (s.data > 30).any():
-        raise BlobError("FULLY_CONNECTED: multiplier must be >= 0 and shift within -31..30")
-    lo, hi = op.attrs["act_min"], op.attrs["act_max"]
-    if not -128 <= lo <= hi <= 127:
-        raise BlobError(f"FULLY_CONNECTED: activation clamp [{lo}, {hi}] invalid")
-    x0, x1 = x.arena_offset, x.arena_offset + x.nbytes
-    y0, y1 = y.arena_offset, y.arena_offset + y.nbytes
-    if x0 < y1 and y0 < x1:
-        raise BlobError("FULLY_CONNECTED: input and output overlap in the arena")
+        c.fail(f"bias shape {b.shape} != ({units},)")
+    c.quant_words("multiplier", "shift", (1, units))
+    c.clamp()
+    c.no_overlap()
+
+
+def _check_conv(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    c = _Ctx(op, tensors)
+    depthwise = op.opcode == ir.DEPTHWISE_CONV_2D
+    h, w, c_in = c.nhwc("input")
+    oh, ow, c_out = c.nhwc("output")
+    f = c.get("filter", True, "int8")
+    b = c.get("bias", True, "int32", allow_none=True)
+    if len(f.shape) != 4:
+        c.fail(f"filter must be 4-D, got {list(f.shape)}")
+    if depthwise:
+        mult = c.int_range("depth_multiplier", 1, 0xFFFF)
+        if f.shape[0] != 1 or f.shape[3] != c_out or c_in * mult != c_out:
+            c.fail(f"filter {list(f.shape)} must be [1, KH, KW, C_in * depth_multiplier] = "
+                   f"[1, KH, KW, {c_in} * {mult}] with output depth {c_out}")
+    elif f.shape[0] != c_out or f.shape[3] != c_in:
+        c.fail(f"filter {list(f.shape)} must be [C_out, KH, KW, C_in] = [{c_out}, KH, KW, {c_in}]")
+    if b is not None and b.shape != (c_out,):
+        c.fail(f"bias shape {list(b.shape)} != [{c_out}]")
+    c.quant_words("multiplier", "shift", (c_out,))
+    a = op.attrs
+    c.window((h, w), (oh, ow), (f.shape[1], f.shape[2]), (a["dilation_h"], a["dilation_w"]))
+    c.clamp()
+    c.no_overlap()
+
+
+def _check_pool(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    c = _Ctx(op, tensors)
+    h, w, ch = c.nhwc("input")
+    oh, ow, co = c.nhwc("output")
+    if ch != co:
+        c.fail(f"input depth {ch} != output depth {co}")
+    x, y = c.act("input"), c.act("output")
+    if x.zero_point != y.zero_point or np.float32(x.scale) != np.float32(y.scale):
+        c.fail("input and output must share scale and zero point")
+    a = op.attrs
+    c.window((h, w), (oh, ow), (a["filter_h"], a["filter_w"]), (1, 1))
+    c.clamp()
+    c.no_overlap()
+
+
+def _check_mean(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    c = _Ctx(op, tensors)
+    _, _, ch = c.nhwc("input")
+    y = c.act("output")
+    if int(np.prod(y.shape)) != ch:
+        c.fail(f"output {list(y.shape)} must hold the input's {ch} channels")
+    c.int_range("multiplier", 0, (1 << 31) - 1)
+    c.int_range("shift", -31, 30)
+    c.no_overlap()
+
+
+def _check_add(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    c = _Ctx(op, tensors)
+    x1, x2, y = c.act("input1"), c.act("input2"), c.act("output")
+    if not x1.shape == x2.shape == y.shape:
+        c.fail(f"shapes {list(x1.shape)} + {list(x2.shape)} -> {list(y.shape)} must be equal (no broadcasting)")
+    c.int_range("left_shift", 20, 20)
+    for word in ("input1", "input2", "output"):
+        c.int_range(f"{word}_multiplier", 0, (1 << 31) - 1)
+        c.int_range(f"{word}_shift", -31, 0)
+    c.clamp()
+    c.no_overlap()
+
+
+def _check_unit_output(c: _Ctx) -> None:
+    x, y = c.act("input"), c.act("output")
+    if x.shape != y.shape:
+        c.fail(f"input {list(x.shape)} and output {list(y.shape)} shapes differ")
+    if y.zero_point != -128 or np.float32(y.scale) != np.float32(1 / 256):
+        c.fail(f"output must have scale 1/256 and zero point -128, got {y.scale} and {y.zero_point}")
+
+
+def _check_softmax(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    from .tflite_import import calculate_input_radius
+
+    c = _Ctx(op, tensors)
+    _check_unit_output(c)
+    c.int_range("input_multiplier", 0, (1 << 31) - 1)
+    shift = c.int_range("input_left_shift", 0, 30)
+    # input differences >= diff_min times 2^shift must stay inside int32 (TFLM's radius is the bound)
+    c.int_range("diff_min", -calculate_input_radius(5, shift), 0)
+    c.no_overlap()
+
+
+def _check_logistic(op: ir.Op, tensors: list[ir.Tensor]) -> None:
+    from .tflite_import import calculate_input_radius
+
+    c = _Ctx(op, tensors)
+    _check_unit_output(c)
+    c.int_range("input_multiplier", 0, (1 << 31) - 1)
+    shift = c.int_range("input_left_shift", 0, 30)
+    c.int_range("input_range_radius", 0, calculate_input_radius(4, shift))
+    c.no_overlap()
+
+
+_CHECKS = {
+    ir.FULLY_CONNECTED: check_fully_connected,
+    ir.CONV_2D: _check_conv,
+    ir.DEPTHWISE_CONV_2D: _check_conv,
+    ir.AVERAGE_POOL_2D: _check_pool,
+    ir.MAX_POOL_2D: _check_pool,
+    ir.MEAN: _check_mean,
+    ir.ADD: _check_add,
+    ir.SOFTMAX: _check_softmax,
+    ir.LOGISTIC: _check_logistic,
+}
 
 
 def read(path) -> ir.Graph:
