@@ -14,6 +14,11 @@ _LATENCY_RING = const(32)
 class Model:
     def __init__(self, buf, backend_name="auto"):
         info = _blob.parse(buf)
+        # The C kernels read int32 constants in place and need them 4-byte aligned in memory; a blob
+        # from an unaligned ROMFS image (or a sliced buffer) is copied once to RAM instead.
+        self.zero_copy = _aligned(buf)
+        if not self.zero_copy:
+            buf = bytearray(buf)
         self.blob = buf
         self.model_id = info["model_id"]
         self.version = info["model_version"]
@@ -159,6 +164,14 @@ class Model:
             return None
         v = sorted(self.latency_us[:n])
         return v[0], v[n // 2], v[-1]
+
+
+def _aligned(buf):
+    try:
+        import uctypes
+        return uctypes.addressof(buf) & 3 == 0
+    except (ImportError, TypeError, AttributeError):
+        return True
 
 
 def _s8(v):
