@@ -1,6 +1,7 @@
 // `_edgeloop` as a dynamic native module (.mpy) for stock firmware: same kernels, same bindings.
 #include "py/dynruntime.h"
 #include "el_bindings.h"
+#include "el_bindings_crypto.h"
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
@@ -9,6 +10,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_BUILD, MP_OBJ_NEW_QSTR(MP_QSTR_natmod));
     mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&el_fully_connected_obj));
     mp_store_global(MP_QSTR_crc32, MP_OBJ_FROM_PTR(&el_crc32_obj));
+    mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&el_ed25519_verify_obj));
+    mp_store_global(MP_QSTR_sha512, MP_OBJ_FROM_PTR(&el_sha512_obj));
 
     MP_DYNRUNTIME_INIT_EXIT
 }

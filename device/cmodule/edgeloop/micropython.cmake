@@ -5,6 +5,8 @@ add_library(usermod_edgeloop INTERFACE)
 target_sources(usermod_edgeloop INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/el_kernels.c
     ${CMAKE_CURRENT_LIST_DIR}/mod_edgeloop.c
+    ${CMAKE_CURRENT_LIST_DIR}/el_ed25519.c
+    ${CMAKE_CURRENT_LIST_DIR}/el_sha512.c
 )
 
 target_include_directories(usermod_edgeloop INTERFACE ${CMAKE_CURRENT_LIST_DIR})

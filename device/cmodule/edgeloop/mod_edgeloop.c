@@ -1,6 +1,7 @@
 // `_edgeloop`: the edgeloop kernel module, built into firmware as a user C module.
 #include "py/runtime.h"
 #include "el_bindings.h"
+#include "el_bindings_crypto.h"
 
 static const mp_rom_map_elem_t el_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__edgeloop) },
@@ -8,6 +9,8 @@ static const mp_rom_map_elem_t el_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_BUILD), MP_ROM_QSTR(MP_QSTR_usermod) },
     { MP_ROM_QSTR(MP_QSTR_fully_connected), MP_ROM_PTR(&el_fully_connected_obj) },
     { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&el_crc32_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ed25519_verify), MP_ROM_PTR(&el_ed25519_verify_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sha512), MP_ROM_PTR(&el_sha512_obj) },
 };
 static MP_DEFINE_CONST_DICT(el_module_globals, el_module_globals_table);
 
