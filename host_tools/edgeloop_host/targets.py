@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import weakref
+import zlib
 from pathlib import Path, PurePosixPath
 
 __all__ = ["BOARDS", "LocalTarget", "QemuMachine", "QemuTarget", "Target", "TargetError",
@@ -371,46 +372,84 @@ class QemuMachine:
 
 
 READY_TOKEN = b"EL_PUT_READY\r\n"
-_PUT_PROGRAM = """\
-import sys, micropython, hashlib, binascii
-def _el_put(path, n):
-    h = hashlib.sha256()
-    b = bytearray(min(n, 1024) or 1)
+
+# Receives files as one byte stream on stdin: for each (path, n, z) n bytes, zlib-compressed if z.
+# Ctrl-C is disabled first (0x03 is data), and the host waits for READY before sending. On an
+# error the rest of the stream is drained so it never reaches the REPL.
+_RECV_PROGRAM = """\
+import sys, os, micropython, hashlib, binascii, io
+def _el_recv(items):
     r = sys.stdin.buffer
+    left = [sum(i[1] for i in items)]
+    def rd(mv, n):
+        k = 0
+        while k < n:
+            k += r.readinto(mv[k:], n - k)
+        left[0] -= n
+    b = bytearray(1024)
+    mv = memoryview(b)
+    res = []
     micropython.kbd_intr(-1)
     try:
         sys.stdout.write('EL_PUT_READY\\n')
-        with open(path, 'wb') as f:
-            while n > 0:
-                m = r.readinto(b, min(n, len(b)))
-                v = memoryview(b)[:m]
-                f.write(v)
-                h.update(v)
-                n -= m
+        for path, n, z in items:
+            p = ''
+            for part in path.split('/')[:-1]:
+                p = p + '/' + part if p else part
+                try:
+                    os.mkdir(p)
+                except OSError:
+                    pass
+            h = hashlib.sha256()
+            with open(path, 'wb') as f:
+                if z:
+                    import deflate
+                    c = bytearray(n)
+                    rd(memoryview(c), n)
+                    d = deflate.DeflateIO(io.BytesIO(c), deflate.ZLIB)
+                    while True:
+                        m = d.readinto(b)
+                        if not m:
+                            break
+                        f.write(mv[:m])
+                        h.update(mv[:m])
+                    c = d = None
+                else:
+                    while n > 0:
+                        m = min(n, 1024)
+                        rd(mv, m)
+                        f.write(mv[:m])
+                        h.update(mv[:m])
+                        n -= m
+            res.append(binascii.hexlify(h.digest()).decode())
+    except BaseException:
+        while left[0] > 0:
+            rd(mv, min(left[0], 1024))
+        raise
     finally:
         micropython.kbd_intr(3)
-    print(binascii.hexlify(h.digest()).decode())
-_el_put(%r, %d)
-del _el_put
+    print(' '.join(res))
+_el_recv(%r)
+del _el_recv
 """
 
 _HASH_PROGRAM = """\
-import hashlib, binascii, os
+import hashlib, binascii
 def _el_hash(path):
-    try:
-        os.stat(path)
-    except OSError:
-        return ''
     h = hashlib.sha256()
     b = bytearray(1024)
-    with open(path, 'rb') as f:
+    try:
+        f = open(path, 'rb')
+    except OSError:
+        return '-'
+    with f:
         while True:
             n = f.readinto(b)
             if not n:
                 break
             h.update(memoryview(b)[:n])
     return binascii.hexlify(h.digest()).decode()
-print(_el_hash(%r))
+print(' '.join(_el_hash(p) for p in %r))
 del _el_hash
 """
 
@@ -625,32 +664,43 @@ class QemuTarget(Target):
         return self._exec_raw(code, timeout)
 
     # -- files
-    def _mkdirs(self, remote: PurePosixPath) -> None:
-        parents = [str(p) for p in reversed(remote.parents) if str(p) not in ("", ".")]
-        if parents:
-            self.exec("import os\nfor d in %r:\n try:\n  os.mkdir(d)\n except OSError:\n  pass"
-                      % (parents,), timeout=30)
-
-    def remote_sha256(self, remote_path: str) -> str:
-        """sha256 hex of a file on the board, '' if it does not exist."""
-        p = _check_remote(remote_path)
-        return self.exec(_HASH_PROGRAM % str(p), timeout=120).strip()
+    def remote_sha256(self, *remote_paths: str) -> list[str]:
+        """sha256 hex of files on the board ('-' for a missing file)."""
+        paths = [str(_check_remote(p)) for p in remote_paths]
+        return self.exec(_HASH_PROGRAM % (paths,), timeout=120).split()
 
     def put_bytes(self, data: bytes, remote_path: str) -> None:
-        """Write a file: a raw byte stream to a small receiver program, checked by sha256.
+        self.put_many([(data, remote_path)])
 
-        Files already on the board with the same content are not sent again.
+    def put_many(self, files: list[tuple[bytes, str]]) -> int:
+        """Write several files in one go; returns how many were sent.
+
+        Files already on the board with the same content are skipped (one hash query); the rest go
+        as one byte stream, zlib-compressed where that helps, into a receiver program that makes
+        parent dirs and reports each file's sha256, which must match.
         """
-        p = _check_remote(remote_path)
-        want = hashlib.sha256(data).hexdigest()
-        if self.remote_sha256(str(p)) == want:
-            return
-        self._mkdirs(p)
-        timeout = 30 + len(data) / 4000  # the emulated UART moves ~20 KB/s
-        got = self._exec_raw(_PUT_PROGRAM % (str(p), len(data)), timeout, stdin=data).strip()
+        files = [(bytes(d), str(_check_remote(r))) for d, r in files]
+        if not files:
+            return 0
+        have = self.remote_sha256(*[r for _, r in files])
+        todo = [(d, r, hashlib.sha256(d).hexdigest()) for (d, r), h in zip(files, have)
+                if h != hashlib.sha256(d).hexdigest()]
+        if not todo:
+            return 0
+        items, payload = [], []
+        for data, remote, _ in todo:
+            comp = zlib.compress(data, 9)
+            z = len(data) > 256 and len(comp) < 0.9 * len(data)
+            items.append((remote, len(comp) if z else len(data), 1 if z else 0))
+            payload.append(comp if z else data)
+        stream = b"".join(payload)
+        timeout = 30 + len(stream) / 4000  # the emulated UART moves ~20 KB/s
+        got = self._exec_raw(_RECV_PROGRAM % (items,), timeout, stdin=stream).split()
+        want = [w for _, _, w in todo]
         if got != want:
-            raise TargetError(f"{self.board}: upload of {remote_path} corrupted "
-                              f"(sha256 {got} != {want})", target=self.board)
+            bad = [r for (_, r, w), g in zip(todo, got + [""] * len(todo)) if g != w]
+            raise TargetError(f"{self.board}: upload corrupted: {bad}", target=self.board)
+        return len(todo)
 
     def get(self, remote_path: str) -> bytes:
         p = _check_remote(remote_path)
@@ -660,7 +710,7 @@ class QemuTarget(Target):
         return b"".join(binascii.a2b_base64(line) for line in out.split())
 
     def install_runtime(self) -> None:
-        super().install_runtime()
+        self.put_many([(f.read_bytes(), str(r)) for f, r in _runtime_files(self.device_dir)])
         self.reset()  # modules imported earlier would shadow the new files
 
 
@@ -678,12 +728,22 @@ def open_target(name: str, device_dir: Path | str | None = None, **kw) -> Target
 
 
 def emulate(board: str = "qemu-arm", icount: bool = False, out=None) -> int:
-    """Run an emulated board until Ctrl-C, printing how to connect mpremote to it."""
+    """Run an emulated board until Ctrl-C (or SIGTERM), printing how to connect mpremote to it."""
     out = out or sys.stdout
     if board not in BOARDS:
         raise TargetError(f"unknown board {board!r}; known: {', '.join(BOARDS)}")
-    m = QemuMachine(board, icount=icount)
+
+    def _stop(signum, frame):
+        raise KeyboardInterrupt
+
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        # also when started with SIGINT ignored (e.g. `cmd &` from a script)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved[sig] = signal.signal(sig, _stop)
+    m = None
     try:
+        m = QemuMachine(board, icount=icount)
         print(f"mpremote connect {m.pty}", file=out)
         print(f"  {board}: qemu {BOARDS[board]['machine']}, {BOARDS[board]['description']}; "
               f"e.g. `mpremote connect {m.pty} fs cp model.elm :` then `... repl`. "
@@ -696,4 +756,7 @@ def emulate(board: str = "qemu-arm", icount: bool = False, out=None) -> int:
         print(f"\n{board}: stopping qemu", file=out, flush=True)
         return 0
     finally:
-        m.stop()
+        if m is not None:
+            m.stop()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

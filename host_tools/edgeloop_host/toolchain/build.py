@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -222,13 +223,23 @@ class Toolchain:
             log.flush()
             verbose = os.environ.get("EDGELOOP_VERBOSE") == "1"
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
+                                 stdin=subprocess.DEVNULL, env=env, text=True, errors="replace",
+                                 start_new_session=True)
             assert p.stdout is not None
-            for line in p.stdout:
-                log.write(line)
-                if verbose:
-                    sys.stderr.write(line)
-            rc = p.wait()
+            try:
+                for line in p.stdout:
+                    log.write(line)
+                    if verbose:
+                        sys.stderr.write(line)
+                rc = p.wait()
+            except BaseException:  # Ctrl-C / SIGTERM: stop make and its compilers too
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                    p.wait(10)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+                raise
         if rc != 0:
             tail = log_path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
             msg = (f"{r.name}: `make` failed (exit {rc}). Sources were copied from {self.repo} "
