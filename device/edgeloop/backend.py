@@ -15,6 +15,19 @@ def _import_c():
 _c = _import_c()
 
 FULLY_CONNECTED = 9
+# TFLite builtin opcode -> kernel name, the same in the C module and in pykernels (el_kernels.h).
+KERNELS = {9: "fully_connected", 3: "conv_2d", 4: "depthwise_conv_2d", 1: "average_pool_2d",
+           17: "max_pool_2d", 40: "mean", 0: "add", 25: "softmax", 14: "logistic"}
+
+
+def _missing(name):
+    def kernel(blob, arena, args):
+        raise ValueError("the C module has no %s kernel: update the firmware or the natmod" % name)
+    return kernel
+
+
+def _table(mod):
+    return {op: getattr(mod, name, None) or _missing(name) for op, name in KERNELS.items()}
 
 
 def available():
@@ -31,10 +44,10 @@ def select(name="auto"):
     if name == "c":
         if _c is None:
             raise ValueError("backend 'c' requested but the _edgeloop C module is not present")
-        return name, {FULLY_CONNECTED: _c.fully_connected}
+        return name, _table(_c)
     if name == "python":
         from . import pykernels
-        return name, {FULLY_CONNECTED: pykernels.fully_connected}
+        return name, _table(pykernels)
     raise ValueError("unknown backend %r (auto, c, python)" % (name,))
 
 

@@ -1,6 +1,7 @@
 # Device-side reader of the .elm blob (docs/FORMAT.md). Validates every field before anything uses it
 # and turns each op into the flat int32 argument array the kernels take. Errors: ValueError("...").
 import struct
+from array import array
 from micropython import const
 
 from . import backend
@@ -14,7 +15,15 @@ _TENSOR_CONST = const(1)
 _KNOWN_FEATURES = const(0)
 _INT8 = const(1)
 _INT32 = const(2)
+_ADD = const(0)
+_AVERAGE_POOL_2D = const(1)
+_CONV_2D = const(3)
+_DEPTHWISE_CONV_2D = const(4)
 _FULLY_CONNECTED = const(9)
+_LOGISTIC = const(14)
+_MAX_POOL_2D = const(17)
+_SOFTMAX = const(25)
+_MEAN = const(40)
 _OP_NAMES = {0: "ADD", 1: "AVERAGE_POOL_2D", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED",
              14: "LOGISTIC", 17: "MAX_POOL_2D", 22: "RESHAPE", 25: "SOFTMAX", 40: "MEAN"}
 
@@ -105,8 +114,8 @@ def parse(buf):
     for idx in (in_idx, out_idx):
         if idx >= len(tensors) or tensors[idx].const:
             _fail("graph input/output %d is not an activation tensor" % idx)
-    ops = _parse_ops(buf, sec[b"OPS "], tensors)
-    _check_dataflow(ops, tensors[in_idx], tensors[out_idx])
+    ops, flow = _parse_ops(buf, sec[b"OPS "], tensors)
+    _check_dataflow(flow, tensors[in_idx], tensors[out_idx])
     self_test = sec.get(b"SELF")
     if self_test is not None:
         s_off, s_len = self_test
@@ -119,13 +128,15 @@ def parse(buf):
             "meta": sec.get(b"META"), "self_test": self_test}
 
 
-def _check_dataflow(ops, t_in, t_out):
-    # Every op reads an activation already written; something writes the graph output.
+def _check_dataflow(flow, t_in, t_out):
+    # Every op reads activations already written; something writes the graph output. Views (reshapes)
+    # share arena bytes, so bytes are tracked by offset.
     written = [t_in.offset]
-    for _, args in ops:
-        if args[0] not in written:
-            _fail("an op reads an activation before anything writes it")
-        written.append(args[1])
+    for reads, write in flow:
+        for r in reads:
+            if r not in written:
+                _fail("an op reads an activation before anything writes it")
+        written.append(write)
     if t_out.offset not in written:
         _fail("no op writes the graph output")
 
@@ -172,6 +183,7 @@ def _parse_ops(buf, ops, tensors):
     count = struct.unpack_from("<I", buf, off)[0]
     pos = off + 4
     out = []
+    flow = []
     for _ in range(count):
         if pos + 4 > end:
             _fail("OPS section truncated")
@@ -180,31 +192,65 @@ def _parse_ops(buf, ops, tensors):
             _fail("OPS section truncated")
         words = struct.unpack_from("<%di" % nwords, buf, pos + 4)
         pos += 4 + 4 * nwords
-        if opcode == _FULLY_CONNECTED:
-            out.append((opcode, _fc_args(buf, words, tensors)))
-        else:
+        parser = _PARSERS.get(opcode)
+        if parser is None:
             _fail("unsupported operator %s" % _OP_NAMES.get(opcode, "code %d" % opcode))
-    return out
+        name = _OP_NAMES[opcode]
+        if len(words) != _NWORDS[opcode]:
+            _fail("%s: %d words, expected %d" % (name, len(words), _NWORDS[opcode]))
+        args, reads, y = parser(buf, words, tensors, name)
+        for x in reads:
+            if x.offset < y.offset + y.nbytes and y.offset < x.offset + x.nbytes:
+                _fail("%s: input and output overlap in the arena" % name)
+        out.append((opcode, args))
+        flow.append(([x.offset for x in reads], y.offset))
+    return out, flow
 
 
-def _tensor(tensors, idx, what, const_, dtype):
+def _tensor(tensors, idx, what, const_, dtype, name):
     if not 0 <= idx < len(tensors):
-        _fail("FULLY_CONNECTED: %s tensor index %d out of range" % (what, idx))
+        _fail("%s: %s tensor index %d out of range" % (name, what, idx))
     t = tensors[idx]
     if t.const != const_ or t.dtype != dtype:
-        _fail("FULLY_CONNECTED: %s has the wrong kind or dtype" % what)
+        _fail("%s: %s has the wrong kind or dtype" % (name, what))
     return t
 
 
-def _fc_args(_buf, words, tensors):
-    if len(words) != 8:
-        _fail("FULLY_CONNECTED: %d words, expected 8" % len(words))
-    x = _tensor(tensors, words[0], "input", False, _INT8)
-    w = _tensor(tensors, words[1], "weights", True, _INT8)
-    b = None if words[2] == -1 else _tensor(tensors, words[2], "bias", True, _INT32)
-    y = _tensor(tensors, words[3], "output", False, _INT8)
-    m = _tensor(tensors, words[4], "multiplier", True, _INT32)
-    s = _tensor(tensors, words[5], "shift", True, _INT32)
+def _act(tensors, idx, what, name):
+    return _tensor(tensors, idx, what, False, _INT8, name)
+
+
+def _clamp(lo, hi, name):
+    if not -128 <= lo <= hi <= 127:
+        _fail("%s: activation clamp invalid" % name)
+
+
+def _quant(buf, m, s, n, name, allow_one=False):
+    # multiplier / shift constant arrays of length n (or 1 if allow_one); returns the length
+    nq = _size(m.shape)
+    if len(m.shape) != 1 or s.shape != m.shape or (nq != n and not (allow_one and nq == 1)):
+        _fail("%s: multiplier/shift must have length %s" % (name, "1 or the output depth" if allow_one else "C_out"))
+    for q in range(nq):
+        mq = struct.unpack_from("<i", buf, m.offset + 4 * q)[0]
+        sq = struct.unpack_from("<i", buf, s.offset + 4 * q)[0]
+        if mq < 0 or not -31 <= sq <= 30:
+            _fail("%s: multiplier must be >= 0 and shift within -31..30" % name)
+    return nq
+
+
+def _nhwc(t, what, name):
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        _fail("%s: %s must be [1, H, W, C]" % (name, what))
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def _fc_args(buf, words, tensors, name):
+    x = _act(tensors, words[0], "input", name)
+    w = _tensor(tensors, words[1], "weights", True, _INT8, name)
+    b = None if words[2] == -1 else _tensor(tensors, words[2], "bias", True, _INT32, name)
+    y = _act(tensors, words[3], "output", name)
+    m = _tensor(tensors, words[4], "multiplier", True, _INT32, name)
+    s = _tensor(tensors, words[5], "shift", True, _INT32, name)
     lo, hi = words[6], words[7]
     if len(w.shape) != 2:
         _fail("FULLY_CONNECTED: weights must be 2-D")
@@ -216,18 +262,116 @@ def _fc_args(_buf, words, tensors):
         _fail("FULLY_CONNECTED: output size does not match")
     if b is not None and b.shape != (units,):
         _fail("FULLY_CONNECTED: bias shape does not match")
-    nq = _size(m.shape)
-    if len(m.shape) != 1 or s.shape != m.shape or (nq != 1 and nq != units):
-        _fail("FULLY_CONNECTED: multiplier/shift must have length 1 or the output depth")
-    for q in range(nq):
-        mq = struct.unpack_from("<i", _buf, m.offset + 4 * q)[0]
-        sq = struct.unpack_from("<i", _buf, s.offset + 4 * q)[0]
-        if mq < 0 or not -31 <= sq <= 30:
-            _fail("FULLY_CONNECTED: multiplier must be >= 0 and shift within -31..30")
-    if not -128 <= lo <= hi <= 127:
-        _fail("FULLY_CONNECTED: activation clamp invalid")
-    if x.offset < y.offset + y.nbytes and y.offset < x.offset + x.nbytes:
-        _fail("FULLY_CONNECTED: input and output overlap in the arena")
-    from array import array
+    nq = _quant(buf, m, s, units, name, True)
+    _clamp(lo, hi, name)
     return array("i", (x.offset, y.offset, batches, depth, units, x.zero_point, y.zero_point, lo, hi,
-                       w.offset, -1 if b is None else b.offset, m.offset, s.offset, nq))
+                       w.offset, -1 if b is None else b.offset, m.offset, s.offset, nq)), (x,), y
+
+
+def _conv_args(buf, words, tensors, name):
+    # CONV_2D and DEPTHWISE_CONV_2D: same tensor words, same geometry words
+    dw = len(words) == 15
+    x = _act(tensors, words[0], "input", name)
+    f = _tensor(tensors, words[1], "filter", True, _INT8, name)
+    b = None if words[2] == -1 else _tensor(tensors, words[2], "bias", True, _INT32, name)
+    y = _act(tensors, words[3], "output", name)
+    m = _tensor(tensors, words[4], "multiplier", True, _INT32, name)
+    s = _tensor(tensors, words[5], "shift", True, _INT32, name)
+    sh, sw, dh, dwl, pt, pl = words[6:12]
+    dm = words[12] if dw else 1
+    lo, hi = words[-2], words[-1]
+    in_h, in_w, in_c = _nhwc(x, "input", name)
+    out_h, out_w, out_c = _nhwc(y, "output", name)
+    if len(f.shape) != 4:
+        _fail("%s: filter must be 4-D" % name)
+    if dw:
+        if f.shape[0] != 1 or f.shape[3] != out_c or dm < 1 or in_c * dm != out_c:
+            _fail("%s: filter [1, KH, KW, C*depth_multiplier] does not match the input/output" % name)
+    elif f.shape[0] != out_c or f.shape[3] != in_c:
+        _fail("%s: filter [C_out, KH, KW, C_in] does not match the input/output" % name)
+    if b is not None and b.shape != (out_c,):
+        _fail("%s: bias shape does not match" % name)
+    _quant(buf, m, s, out_c, name)
+    if min(sh, sw, dh, dwl) < 1 or min(pt, pl) < 0 or max(sh, sw, dh, dwl, pt, pl) > 0xFFFF:
+        _fail("%s: invalid stride, dilation or padding" % name)
+    _clamp(lo, hi, name)
+    head = (x.offset, y.offset, in_h, in_w, in_c, out_h, out_w, out_c, f.shape[1], f.shape[2], sh, sw, dh,
+            dwl, pt, pl)
+    tail = (x.zero_point, y.zero_point, lo, hi, f.offset, -1 if b is None else b.offset, m.offset, s.offset)
+    return array("i", head + ((dm,) if dw else ()) + tail), (x,), y
+
+
+def _pool_args(buf, words, tensors, name):
+    x = _act(tensors, words[0], "input", name)
+    y = _act(tensors, words[1], "output", name)
+    sh, sw, fh, fw, pt, pl, lo, hi = words[2:]
+    in_h, in_w, c = _nhwc(x, "input", name)
+    out_h, out_w, c2 = _nhwc(y, "output", name)
+    if c2 != c:
+        _fail("%s: input and output depth differ" % name)
+    if min(sh, sw, fh, fw) < 1 or min(pt, pl) < 0 or max(sh, sw, fh, fw, pt, pl) > 0xFFFF:
+        _fail("%s: invalid stride, filter size or padding" % name)
+    _clamp(lo, hi, name)
+    return array("i", (x.offset, y.offset, in_h, in_w, c, out_h, out_w, sh, sw, fh, fw, pt, pl, lo, hi)), (x,), y
+
+
+def _mean_args(buf, words, tensors, name):
+    x = _act(tensors, words[0], "input", name)
+    y = _act(tensors, words[1], "output", name)
+    h, w, c = _nhwc(x, "input", name)
+    if y.nbytes != c:
+        _fail("MEAN: output must hold one value per channel")
+    if words[2] < 0 or not -31 <= words[3] <= 30:
+        _fail("MEAN: multiplier must be >= 0 and shift within -31..30")
+    return array("i", (x.offset, y.offset, h, w, c, x.zero_point, y.zero_point, words[2], words[3])), (x,), y
+
+
+def _add_args(buf, words, tensors, name):
+    x1 = _act(tensors, words[0], "input1", name)
+    x2 = _act(tensors, words[1], "input2", name)
+    y = _act(tensors, words[2], "output", name)
+    ls, m1, s1, m2, s2, mo, so, lo, hi = words[3:]
+    if x1.nbytes != y.nbytes or x2.nbytes != y.nbytes:
+        _fail("ADD: inputs and output must have the same size (no broadcasting)")
+    if not 0 <= ls <= 31 or min(m1, m2, mo) < 0 or max(s1, s2, so) > 0 or min(s1, s2, so) < -31:
+        _fail("ADD: invalid left shift, multiplier or shift")
+    _clamp(lo, hi, name)
+    return array("i", (x1.offset, x2.offset, y.offset, y.nbytes, x1.zero_point, x2.zero_point, y.zero_point,
+                       ls, m1, s1, m2, s2, mo, so, lo, hi)), (x1, x2), y
+
+
+def _softmax_args(buf, words, tensors, name):
+    x = _act(tensors, words[0], "input", name)
+    y = _act(tensors, words[1], "output", name)
+    mult, ls, diff_min = words[2:]
+    if x.nbytes != y.nbytes:
+        _fail("SOFTMAX: input and output sizes differ")
+    if y.zero_point != -128:
+        _fail("SOFTMAX: output zero point must be -128 (scale 1/256)")
+    depth = x.shape[-1]
+    if depth > 4095:
+        _fail("SOFTMAX: depth %d > 4095" % depth)
+    if mult < 0 or not 0 <= ls <= 31 or diff_min > 0:
+        _fail("SOFTMAX: invalid input multiplier, left shift or diff_min")
+    return array("i", (x.offset, y.offset, x.nbytes // depth, depth, mult, ls, diff_min)), (x,), y
+
+
+def _logistic_args(buf, words, tensors, name):
+    x = _act(tensors, words[0], "input", name)
+    y = _act(tensors, words[1], "output", name)
+    radius, mult, shift = words[2:]
+    if x.nbytes != y.nbytes:
+        _fail("LOGISTIC: input and output sizes differ")
+    if y.zero_point != -128:
+        _fail("LOGISTIC: output zero point must be -128 (scale 1/256)")
+    if radius < 0 or mult < 0 or not -31 <= shift <= 30:
+        _fail("LOGISTIC: invalid input range radius, multiplier or shift")
+    return array("i", (x.offset, y.offset, x.nbytes, x.zero_point, radius, mult, shift)), (x,), y
+
+
+_PARSERS = {_FULLY_CONNECTED: _fc_args, _CONV_2D: _conv_args, _DEPTHWISE_CONV_2D: _conv_args,
+            _AVERAGE_POOL_2D: _pool_args, _MAX_POOL_2D: _pool_args, _MEAN: _mean_args, _ADD: _add_args,
+            _SOFTMAX: _softmax_args, _LOGISTIC: _logistic_args}
+# Words per op record (docs/FORMAT.md)
+_NWORDS = {_FULLY_CONNECTED: 8, _CONV_2D: 14, _DEPTHWISE_CONV_2D: 15, _AVERAGE_POOL_2D: 10, _MAX_POOL_2D: 10,
+           _MEAN: 4, _ADD: 12, _SOFTMAX: 5, _LOGISTIC: 5}

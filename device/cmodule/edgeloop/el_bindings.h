@@ -30,18 +30,34 @@ static void el_check(int status) {
     }
 }
 
-// fully_connected(blob, arena, args)
-static mp_obj_t el_fully_connected_fn(mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t args_in) {
+typedef int (*el_kernel_fn)(const int32_t *, size_t, const uint8_t *, size_t, int8_t *, size_t);
+
+static mp_obj_t el_call_kernel(el_kernel_fn kernel, mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t args_in) {
     mp_buffer_info_t blob, arena;
     mp_get_buffer_raise(blob_in, &blob, MP_BUFFER_READ);
     mp_get_buffer_raise(arena_in, &arena, MP_BUFFER_WRITE);
     size_t n;
     const int32_t *words = el_args_words(args_in, &n);
-    el_check(el_fully_connected(words, n, (const uint8_t *)blob.buf, blob.len,
-        (int8_t *)arena.buf, arena.len));
+    el_check(kernel(words, n, (const uint8_t *)blob.buf, blob.len, (int8_t *)arena.buf, arena.len));
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(el_fully_connected_obj, el_fully_connected_fn);
+
+// <op>(blob, arena, args): one binding per kernel of el_kernels.h.
+#define EL_KERNEL_BINDING(op) \
+    static mp_obj_t el_##op##_fn(mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t args_in) { \
+        return el_call_kernel(el_##op, blob_in, arena_in, args_in); \
+    } \
+    static MP_DEFINE_CONST_FUN_OBJ_3(el_##op##_obj, el_##op##_fn);
+
+EL_KERNEL_BINDING(fully_connected)
+EL_KERNEL_BINDING(conv_2d)
+EL_KERNEL_BINDING(depthwise_conv_2d)
+EL_KERNEL_BINDING(average_pool_2d)
+EL_KERNEL_BINDING(max_pool_2d)
+EL_KERNEL_BINDING(mean)
+EL_KERNEL_BINDING(add)
+EL_KERNEL_BINDING(softmax)
+EL_KERNEL_BINDING(logistic)
 
 // crc32(data, crc=0) -> int, as binascii.crc32 / zlib.crc32
 static mp_obj_t el_crc32_fn(size_t n_args, const mp_obj_t *args) {
