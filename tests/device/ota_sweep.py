@@ -1,0 +1,238 @@
+# Runs ON the device (MicroPython): cut the power at every flash operation of an OTA update and check that
+# the device always comes back with a verified model and a consistent state, and that a retried update
+# then succeeds. The flash is a RAM buffer under a real littlefs (vfs.VfsLfs2); a power cut is a
+# FaultBlockDev that, at its k-th program/erase, programs only the first half of the block and then
+# raises PowerCut out of littlefs (the code stops right there). A "reboot" mounts a fresh littlefs on a
+# fresh block device over the same bytes: nothing of the interrupted run (objects, caches) survives.
+import os
+import vfs
+
+from edgeloop import ota
+
+MOUNT = "/el_sim"
+ROOT = MOUNT + "/ota"
+BS = 512
+
+
+class PowerCut(Exception):
+    pass
+
+
+class Flash:
+    """The flash chip: bytes that survive power cuts, plus counters."""
+
+    def __init__(self, nblocks):
+        self.n = nblocks
+        self.buf = bytearray(nblocks * BS)
+
+
+def _heap_locked():
+    try:
+        bytearray(1)
+    except MemoryError:
+        return True
+    return False
+
+
+class FaultBlockDev:
+    """Block device over `flash` that loses power at its `cut_at`-th program or erase (1-based; 0 =
+    never): that operation programs only the first half of its bytes (torn=True) and raises PowerCut.
+    A dead device changes nothing any more and raises PowerCut on every call, so that the interrupted
+    code stops (a `with` block's close() must not mask the cut with a littlefs error); only the file
+    finalisers of the interrupted run, which run with the heap locked, get a silent no-op."""
+
+    def __init__(self, flash, cut_at=0, torn=True):
+        self.flash = flash
+        self.cut_at = cut_at
+        self.torn = torn
+        self.ops = 0
+        self.writes = 0
+        self.erases = 0
+        self.bytes_written = 0
+        self.dead = False
+
+    def _dead(self):
+        if not _heap_locked():
+            raise PowerCut()
+
+    def _op(self):
+        self.ops += 1
+        return self.ops == self.cut_at
+
+    def readblocks(self, n, dst, off=0):
+        if self.dead:
+            return self._dead()
+        a = n * BS + off
+        dst[:] = self.flash.buf[a:a + len(dst)]
+
+    def writeblocks(self, n, src, off=0):
+        if self.dead:
+            return self._dead()
+        cut = self._op()
+        a = n * BS + off
+        if cut:
+            self.dead = True
+            if self.torn:
+                k = len(src) // 2
+                self.flash.buf[a:a + k] = src[:k]
+            raise PowerCut()
+        self.flash.buf[a:a + len(src)] = src
+        self.writes += 1
+        self.bytes_written += len(src)
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return self.flash.n
+        if op == 5:
+            return BS
+        if op == 6:  # erase: NOR flash erases to 0xFF
+            if self.dead:
+                self._dead()
+                return 0
+            cut = self._op()
+            if cut:
+                self.dead = True
+                raise PowerCut()
+            a = arg * BS
+            self.flash.buf[a:a + BS] = b"\xff" * BS
+            self.erases += 1
+            return 0
+        return 0
+
+
+_live = []
+
+
+def unmount():
+    """Power off: the current block device goes dead (so nothing the old littlefs does on unmount or in a
+    finaliser reaches the flash), then the old filesystem is unmounted."""
+    while _live:
+        _live.pop().dead = True
+    try:
+        vfs.umount(MOUNT)
+    except OSError:
+        pass
+
+
+def mount(flash, cut_at=0, torn=True):
+    """Power on (a reboot): a fresh block device and a fresh littlefs over the flash bytes."""
+    unmount()
+    bdev = FaultBlockDev(flash, cut_at, torn)
+    _live.append(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), MOUNT)
+    return bdev
+
+
+def updater(pub, **kw):
+    return ota.Updater(ROOT, public_key=pub, **kw)
+
+
+def push(u, blob, manifest, chunk=4096):
+    off = u.begin(manifest)
+    mv = memoryview(blob)
+    while off < len(blob):
+        off = u.write(off, mv[off:off + chunk])
+    return u.finish()
+
+
+def provision(flash, pub, blob, manifest, **kw):
+    """A fresh device: format, install `blob` as the first model and confirm it."""
+    unmount()
+    vfs.VfsLfs2.mkfs(FaultBlockDev(flash))
+    mount(flash)
+    u = updater(pub, **kw)
+    push(u, blob, manifest)
+    m = u.load()
+    assert m.version == ota.Manifest(manifest).version
+
+
+def check_consistent(u, versions):
+    """After a reboot: a valid state, a verified active model that passes its self-test, and a pending
+    slot (if any) that verifies too. Returns the model."""
+    s = u.state()
+    assert s.seq > 0, "no valid state record"
+    assert s.active in (0, 1), "no active slot"
+    assert s.pending in (0, 1, ota.NONE) and s.pending != s.active
+    assert s.counter == s.active_version, "counter %d vs active version %d" % (s.counter, s.active_version)
+    assert s.attempts <= u.max_attempts
+    if s.pending != ota.NONE:
+        u._read_verified(s.pending, u._slot_manifest(s.pending))
+    m = u.load()
+    assert m.version in versions, "model version %d not in %r" % (m.version, versions)
+    assert m.self_test(), "the model that came up fails its self-test"
+    return m
+
+
+def sequence(flash, pub, blob, manifest, cut_at, **kw):
+    """Mount with a cut at `cut_at`, run download, verify, switch, boot (self-test), confirm.
+    Returns (completed, bdev)."""
+    bdev = mount(flash, cut_at)
+    try:
+        u = updater(pub, **kw)
+        push(u, blob, manifest)
+        u.load()
+    except Exception:
+        if not bdev.dead:   # a real failure, not the power cut
+            raise
+    return not bdev.dead, bdev
+
+
+def sweep(pub, base, new, bad, nblocks, log=print, ks=None, **kw):
+    """base/new/bad: (blob, manifest). Exhaustive over every flash operation of the good update and of
+    the bad update (which must revert), unless `ks` restricts the cut points.
+    Returns {"good": n, "bad": n, "ops_good": .., "ops_bad": .., "bytes_good": .., "bytes_bad": ..}."""
+    v_base = ota.Manifest(base[1]).version
+    v_new = ota.Manifest(new[1]).version
+    flash = Flash(nblocks)
+    provision(flash, pub, base[0], base[1], **kw)
+    unmount()
+    snapshot = bytes(flash.buf)
+    result = {}
+    for name, (blob, mf), final in (("good", new, v_new), ("bad", bad, v_base)):
+        unmount()
+        flash.buf[:] = snapshot
+        done, bdev = sequence(flash, pub, blob, mf, 0, **kw)
+        assert done
+        total = bdev.ops
+        result["ops_" + name] = total
+        result["bytes_" + name] = bdev.bytes_written
+        result["writes_" + name] = bdev.writes
+        result["erases_" + name] = bdev.erases
+        cuts = range(1, total + 1) if ks is None else [k for k in ks if 1 <= k <= total]
+        n = 0
+        for k in cuts:
+            try:
+                _one_cut(flash, snapshot, pub, name, blob, mf, k, v_base, final, kw)
+            except Exception as e:
+                raise AssertionError("%s update, power cut at flash operation %d of %d: %s %s"
+                                     % (name, k, total, type(e).__name__, e))
+            n += 1
+        result[name] = n
+        log("%s update: %d flash operations (%d programs, %d erases, %d bytes programmed), %d cut points"
+            " tried" % (name, total, result["writes_" + name], result["erases_" + name],
+                        result["bytes_" + name], n))
+    unmount()
+    return result
+
+
+def _one_cut(flash, snapshot, pub, name, blob, mf, k, v_base, final, kw):
+    unmount()
+    flash.buf[:] = snapshot
+    done, _ = sequence(flash, pub, blob, mf, k, **kw)
+    assert not done, "cut %d never happened" % k
+    mount(flash)                              # reboot: littlefs must mount
+    u = updater(pub, **kw)
+    m = check_consistent(u, (v_base, final))
+    if name == "bad":
+        assert m.version == v_base, "cut %d: the bad model is running" % k
+    u = updater(pub, **kw)                    # the update is retried and completes
+    try:
+        push(u, blob, mf)
+    except ota.OTAError as e:
+        # the retry of an update that already got confirmed before the cut is a replay
+        assert e.code == "downgrade" and m.version == final, "cut %d: retry failed: %s" % (k, e)
+    m = updater(pub, **kw).load()
+    assert m.version == final, "cut %d: after the retry version %d, want %d" % (k, m.version, final)
+    assert m.self_test()
+    s = updater(pub, **kw).state()
+    assert s.active_version == final and s.counter == final and s.pending == ota.NONE
