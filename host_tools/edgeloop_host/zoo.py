@@ -17,3 +17,99 @@ def recipe(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def names() -> list[str]:
+    """Zoo model names (folders of models/ with a recipe.py), in model-id order when known."""
+    found = [p.name for p in MODELS_DIR.iterdir() if (p / "recipe.py").exists()]
+    order = {n: i for i, n in enumerate(("digits_mlp", "digits_cnn", "har_conv1d", "vibration_ae", "kws_dscnn"))}
+    return sorted(found, key=lambda n: (order.get(n, 99), n))
+
+
+def summary(name: str) -> str:
+    """One line from the recorded results.json (architecture and int8 metric)."""
+    import json
+
+    path = MODELS_DIR / name / "results.json"
+    if not path.exists():
+        return "(not trained yet)"
+    r = json.loads(path.read_text())
+    metric = ("AUC {:.4f}".format(r["int8_auc"]) if "int8_auc" in r
+              else "int8 accuracy {:.4f}".format(r.get("int8_tflm_accuracy", float("nan"))))
+    return f"{r.get('architecture', '')}; {metric}; blob {r.get('elm_bytes', '?')} bytes"
+
+
+def train_all(names_: list[str], quick: bool = False) -> int:
+    """Retrains zoo models end to end (recipe.main). quick: few epochs into a temporary directory (the
+    committed artifacts are not touched). Returns 0 if every recipe's int8 model is bit-exact with TFLM."""
+    import sys
+    import tempfile
+    import time
+
+    ok = True
+    for n in names_:
+        t0 = time.time()
+        print(f"== zoo: {n}{' (quick)' if quick else ''}", file=sys.stderr, flush=True)
+        rec = recipe(n)
+        if quick:
+            with tempfile.TemporaryDirectory() as d:
+                r = rec.main(["--quick", "--out", d])
+        else:
+            r = rec.main([])
+        ok &= bool(r.get("reference_matches_tflm", False))
+        print(f"== zoo: {n} done in {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+    return 0 if ok else 1
+
+
+def export(model, rep_x, x_test, out_dir, name: str, model_id: int, labels=None, preprocess=None,
+           task: str = "classification", anomaly=None, anomaly_fn=None, meta_extra=None, per_channel: bool = True,
+           batch1=None, calib_x=None):
+    """Quantizes a trained zoo model, converts it with its META and a real test sample as self-test, runs the
+    test set through TFLM (the oracle) and the numpy reference, and writes <name>.tflite/.elm/.keras.
+
+    rep_x: training inputs (calibration and META train_stats); calib_x: other calibration samples if given.
+    anomaly_fn(graph, tflite) -> dict goes into META "anomaly" (e.g. a threshold chosen on int8 validation
+    outputs; never on the test set).
+    Returns a dict: tflite, elm (bytes), graph, xq (int8 test inputs), y_tflm, y_ref, bit_exact, meta.
+    """
+    import numpy as np
+
+    from . import blob, oracle, reference
+    from . import train as T
+    from .convert import convert
+    from .metadata import build_meta
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if batch1 is None:
+        from .pipeline import batch1 as _b1
+
+        batch1 = _b1
+    m1 = batch1(model)
+    tfl = T.quantize_keras(m1, rep_x if calib_x is None else calib_x, per_channel=per_channel)
+    from .tflite_import import load_tflite
+
+    g0 = load_tflite(tfl)
+    xq = T.quantize_input(x_test, g0.input().scale, g0.input().zero_point)
+    y_tflm = oracle.tflm_run(tfl, xq)
+    if anomaly_fn is not None:  # e.g. a threshold chosen on the int8 outputs the device will see
+        anomaly = anomaly_fn(g0, tfl)
+    meta = build_meta(name, g0, rep_x, labels=labels, preprocess=preprocess, task=task, anomaly=anomaly,
+                      extra=meta_extra)
+    elm = convert(tfl, None, model_id=model_id, model_version=1, meta=meta, self_test_sample=xq[0])
+    (out_dir / f"{name}.tflite").write_bytes(tfl)
+    (out_dir / f"{name}.elm").write_bytes(elm)
+    save_keras(model, out_dir / f"{name}.keras")
+    graph = blob.decode(elm)
+    y_ref = reference.run(graph, xq).reshape(y_tflm.shape)
+    return {"tflite": tfl, "elm": elm, "graph": graph, "xq": xq, "y_tflm": y_tflm, "y_ref": y_ref,
+            "bit_exact": bool(np.array_equal(y_ref, y_tflm)), "meta": meta}
+
+
+def save_keras(model, path) -> None:
+    """Saves the float model without optimizer state (a compiled model's .keras also stores Adam's moments)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.save(path)

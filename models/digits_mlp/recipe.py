@@ -4,7 +4,7 @@ The int8 graph is FULLY_CONNECTED only: the model ends with logits (no softmax);
 
     PYTHONPATH=host_tools python models/digits_mlp/recipe.py [--epochs 40] [--seed 0]
 
-writes digits_mlp.tflite and results.json next to this file.
+writes digits_mlp.tflite / .elm / .keras and results.json next to this file (`edgeloop zoo train digits_mlp`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 TFLITE_PATH = HERE / "digits_mlp.tflite"
 RESULTS_PATH = HERE / "results.json"
 LABELS = [str(d) for d in range(10)]
+MODEL_ID = 1
+PREPROCESS = {"description": "8x8 pixel intensities 0..16 divided by 16", "offset": 0.0, "multiplier": 0.0625}
 SPLIT_SEED = 0
 TEST_SIZE = 0.25
 
@@ -36,6 +38,12 @@ def load_data():
     y = d.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=y)
     return x_tr, y_tr, x_te, y_te
+
+
+def report_data() -> dict:
+    """Test split for `edgeloop report digits_mlp`."""
+    _, _, x_te, y_te = load_data()
+    return {"x_test": x_te, "y_test": y_te, "labels": LABELS, "task": "classification"}
 
 
 def build_model(batch_size=1, hidden=32):
@@ -74,36 +82,35 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="3 epochs (checks the recipe runs)")
+    ap.add_argument("--out", default=str(HERE), help="artifact directory (default: next to this file)")
     args = ap.parse_args(argv)
+    epochs = 3 if args.quick else args.epochs
 
-    from edgeloop_host import oracle, reference, tflite_import
-    from edgeloop_host import train as T
+    from edgeloop_host import zoo
 
     t0 = time.time()
-    model = train(epochs=args.epochs, seed=args.seed)
+    model = train(epochs=epochs, seed=args.seed)
     t_train = time.time() - t0
     x_tr, y_tr, x_te, y_te = load_data()
-    tfl = T.quantize_keras(model, x_tr, per_channel=True)
-    TFLITE_PATH.write_bytes(tfl)
-
-    graph = tflite_import.load_tflite(tfl)
-    xq = T.quantize_input(x_te, graph.input().scale, graph.input().zero_point)
-    y_tflm = oracle.tflm_run(tfl, xq)
-    y_ref = reference.run(graph, xq)
+    ex = zoo.export(model, x_tr, x_te, args.out, "digits_mlp", MODEL_ID, labels=LABELS, preprocess=PREPROCESS,
+                    batch1=lambda m: m)  # train() already returns the batch-1 model
+    y_tflm = ex["y_tflm"]
     results = {
         "model": "digits_mlp",
         "architecture": "64-32(relu)-10 logits, per-channel int8",
         "dataset": f"sklearn load_digits, stratified split test_size={TEST_SIZE} random_state={SPLIT_SEED}",
         "n_train": int(len(x_tr)), "n_test": int(len(x_te)),
-        "epochs": args.epochs, "seed": args.seed,
+        "epochs": epochs, "seed": args.seed,
         "float_accuracy": round(float_accuracy(model, x_te, y_te), 4),
         "int8_tflm_accuracy": round(float(np.mean(np.argmax(y_tflm, axis=1) == y_te)), 4),
-        "reference_matches_tflm": bool(np.array_equal(y_ref, y_tflm)),
-        "tflite_bytes": len(tfl),
-        "arena_bytes": graph.arena_size,
+        "reference_matches_tflm": ex["bit_exact"],
+        "tflite_bytes": len(ex["tflite"]),
+        "elm_bytes": len(ex["elm"]),
+        "arena_bytes": ex["graph"].arena_size,
         "train_seconds": round(t_train, 1),
     }
-    RESULTS_PATH.write_text(json.dumps(results, indent=2) + "\n")
+    Path(args.out, "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return results
 
