@@ -22,6 +22,7 @@ APT_PACKAGES=(
     dpkg-dev                                    # dpkg-source: unpacks the MicroPython source package
     mosquitto                                   # MQTT broker for the update/telemetry loop
     clang                                       # host builds of the C kernels
+    libclang-rt-14-dev                          # libFuzzer + ASan/UBSan runtimes (tests/fuzz)
     python3-venv
 )
 missing=()
