@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("rest", nargs=argparse.REMAINDER)
     t.set_defaults(func=cmd_toolchain)
 
+    from .ota.cli import add_parsers as add_ota_parsers  # keys, sign, ota, serve (issue 6)
+    add_ota_parsers(sub)
+
     from .cli_pipeline import add_parsers  # train, distill, prune, quantize, report, zoo (issue 4)
     add_parsers(sub)
     return p
