@@ -30,25 +30,49 @@ def _table(mod):
     return {op: getattr(mod, name, None) or _missing(name) for op, name in KERNELS.items()}
 
 
+def _viper():
+    try:
+        from . import viperkernels
+        return viperkernels
+    except (ImportError, SyntaxError, ValueError, NotImplementedError):
+        return None
+
+
+def _vcopy():
+    try:
+        from . import vcopy
+        return vcopy.copy
+    except (ImportError, SyntaxError, ValueError, NotImplementedError):
+        return None
+
+
 def available():
+    """Backends this firmware can run, fastest first (viper: where the firmware has the emitter)."""
     names = ["python"]
+    if _vcopy() is not None:
+        names.insert(0, "viper")
     if _c is not None:
         names.insert(0, "c")
     return names
 
 
 def select(name="auto"):
-    """Return (backend name, {opcode: kernel}) for `name` in auto|c|python."""
+    """Return (backend name, {opcode: kernel}) for `name` in auto|c|viper|python."""
     if name == "auto":
         name = available()[0]
     if name == "c":
         if _c is None:
             raise ValueError("backend 'c' requested but the _edgeloop C module is not present")
         return name, _table(_c)
+    if name == "viper":
+        v = _viper()
+        if v is None:
+            raise ValueError("backend 'viper' requested but this firmware has no viper emitter")
+        return name, _table(v)
     if name == "python":
         from . import pykernels
         return name, _table(pykernels)
-    raise ValueError("unknown backend %r (auto, c, python)" % (name,))
+    raise ValueError("unknown backend %r (auto, c, viper, python)" % (name,))
 
 
 def use_c_module(module):
@@ -65,11 +89,7 @@ def _slice_copy(dst, src, n):
 
 def copier():
     """An allocation-free copy(dst, src, n) where the firmware allows it."""
-    try:
-        from . import viperkernels
-        return viperkernels.copy
-    except (ImportError, SyntaxError, ValueError, NotImplementedError):
-        return _slice_copy
+    return _vcopy() or _slice_copy
 
 
 def c_module_build():

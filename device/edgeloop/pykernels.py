@@ -215,7 +215,8 @@ def _requant(acc, m, s, zp, lo, hi):
 
 # ---- FULLY_CONNECTED ----
 
-def fully_connected(blob, arena, a):
+def check_fully_connected(blob, arena, a):
+    # Every check of the C kernel, in its order; returns the constants the computation reads.
     _check(len(a) == _FC_NARGS, E_NARGS)
     in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq = a
     _check(_dim_ok(batches) and _dim_ok(depth) and _dim_ok(units), E_DIM)
@@ -231,6 +232,12 @@ def fully_connected(blob, arena, a):
     bias = _check_bias(blob, b_off, units)
     mult, shift = _check_quant(blob, m_off, s_off, nq)
 
+    return bias, mult, shift
+
+
+def fully_connected(blob, arena, a):
+    bias, mult, shift = check_fully_connected(blob, arena, a)
+    in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq = a
     for bt in range(batches):
         x = [v - in_zp for v in _s8(arena, in_off + bt * depth, depth)]
         yo = out_off + bt * units
@@ -260,7 +267,7 @@ def _check_conv_geometry(a):
            E_GEOM)
 
 
-def conv_2d(blob, arena, a):
+def check_conv_2d(blob, arena, a):
     _check(len(a) == _CONV_NARGS, E_NARGS)
     _check_conv_geometry(a)
     (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
@@ -277,6 +284,15 @@ def conv_2d(blob, arena, a):
     bias = _check_bias(blob, b_off, out_c)
     mult, shift = _check_quant(blob, m_off, s_off, out_c)
 
+    return bias, mult, shift
+
+
+def conv_2d(blob, arena, a):
+    bias, mult, shift = check_conv_2d(blob, arena, a)
+    (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
+     in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off) = a
+    in_len = in_h * in_w * in_c
+    fsize = k_h * k_w * in_c
     x = [v - in_zp for v in _s8(arena, in_off, in_len)]
     for oy in range(out_h):
         iy0 = oy * sh - pt
@@ -302,7 +318,7 @@ def conv_2d(blob, arena, a):
                 arena[yo + co] = _requant(acc, mult[co], shift[co], out_zp, lo, hi) & 0xFF
 
 
-def depthwise_conv_2d(blob, arena, a):
+def check_depthwise_conv_2d(blob, arena, a):
     _check(len(a) == _DW_NARGS, E_NARGS)
     _check_conv_geometry(a)
     (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
@@ -319,6 +335,14 @@ def depthwise_conv_2d(blob, arena, a):
     bias = _check_bias(blob, b_off, out_c)
     mult, shift = _check_quant(blob, m_off, s_off, out_c)
 
+    return bias, mult, shift
+
+
+def depthwise_conv_2d(blob, arena, a):
+    bias, mult, shift = check_depthwise_conv_2d(blob, arena, a)
+    (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
+     dm, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off) = a
+    in_len = in_h * in_w * in_c
     x = [v - in_zp for v in _s8(arena, in_off, in_len)]
     w = _s8(blob, w_off, k_h * k_w * out_c)
     for oy in range(out_h):

@@ -1,12 +1,309 @@
-# Viper (native code compiled on the board) helpers: imported only where the firmware has the viper
-# emitter; importing this module raises otherwise and the caller falls back to pure Python.
+# Viper kernels: native code compiled on the board by MicroPython's viper emitter, for firmware
+# without the C module (stock ESP32 builds above all). Importing this module fails where the firmware
+# has no viper emitter; backend.py then falls back to pure Python.
+#
+# The MAC-heavy ops (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) run entirely in viper, requantization
+# included, with the same validation (pykernels.check_*) and bit-exact results as the C kernels. The
+# other ops are cheap next to them and use the pure-Python kernels.
+#
+# Viper ints are machine words (32-bit on the boards, 64-bit on the unix port), so the fixed-point
+# multiply below is written in 16-bit limbs that never overflow either width.
 import micropython
+from array import array
+
+from . import pykernels as _py
+
+# CONV_2D-shaped argument words (el_kernels.h EL_CONV_*); FULLY_CONNECTED is mapped onto them.
+_fc_as_conv = array("i", [0] * 24)
 
 
 @micropython.viper
-def copy(dst: ptr8, src: ptr8, n: int):
-    # Allocation-free copy between any two buffers (bytearray, memoryview, array).
-    i = 0
-    while i < n:
-        dst[i] = src[i]
-        i += 1
+def _requant(acc: int, m: int, s: int) -> int:
+    # TFLM MultiplyByQuantizedMultiplier(acc, m, s) for 0 <= m < 2^31, -31 <= s <= 30, int32 wrap.
+    # (Only called from Python-level tests; the kernels inline the same code, since a viper-to-viper
+    # call would box its int32 arguments on the heap.)
+    wmask = int(0xFFFFFFFF)
+    sbit = int(0x80000000)
+    if s > 0:
+        acc = (((acc << s) & wmask) ^ sbit) - sbit
+    neg = acc < 0
+    ua = uint(0 - acc) if neg else uint(acc)
+    ub = uint(m)
+    a0 = ua & 0xFFFF
+    a1 = ua >> 16
+    b0 = ub & 0xFFFF
+    b1 = ub >> 16
+    p0 = a0 * b0
+    p1 = a0 * b1
+    p2 = a1 * b0
+    t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
+    w1 = t & 0xFFFF
+    t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + ((a1 * b1) << 0)
+    # t now holds bits 32.. of the product (< 2^30), w1 bits 16..31; add the rounding constant
+    c1 = uint(0x4000) if not neg else uint(0x3FFF)
+    c0 = uint(0) if not neg else uint(0xFFFF)
+    lo = (p0 & 0xFFFF) + c0
+    mid = w1 + c1 + (lo >> 16)
+    hi = t + (mid >> 16)
+    mag = int((hi << 1) | ((mid & 0xFFFF) >> 15))
+    x = 0 - mag if neg else mag
+    if s < 0:
+        e = 0 - s
+        mask = (1 << e) - 1
+        rem = x & mask
+        thr = (mask >> 1) + (1 if x < 0 else 0)
+        x = (x >> e) + (1 if rem > thr else 0)
+    return x
+
+
+@micropython.viper
+def _conv(blob, arena, p: ptr32, per_channel: int):
+    # CONV_2D over validated args `p` (layout EL_CONV_*); FULLY_CONNECTED arrives as a 1x1 conv.
+    # ptr32 loads zero-extend on 64-bit viper: sign-extend every word that can be negative
+    wmask = int(0xFFFFFFFF)
+    sbit = int(0x80000000)
+    b8 = ptr8(blob)
+    b32 = ptr32(blob)
+    a8 = ptr8(arena)
+    in_off = p[0]
+    out_off = p[1]
+    in_h = p[2]
+    in_w = p[3]
+    in_c = p[4]
+    out_h = p[5]
+    out_w = p[6]
+    out_c = p[7]
+    k_h = p[8]
+    k_w = p[9]
+    sh = p[10]
+    sw = p[11]
+    dh = p[12]
+    dw = p[13]
+    pt = p[14]
+    pl = p[15]
+    in_zp = ((p[16] & wmask) ^ sbit) - sbit
+    out_zp = ((p[17] & wmask) ^ sbit) - sbit
+    lo = ((p[18] & wmask) ^ sbit) - sbit
+    hi = ((p[19] & wmask) ^ sbit) - sbit
+    w_off = p[20]
+    b_off = ((p[21] & wmask) ^ sbit) - sbit
+    m_i = p[22] >> 2
+    s_i = p[23] >> 2
+    fsize = k_h * k_w * in_c
+    oy = 0
+    while oy < out_h:
+        ox = 0
+        while ox < out_w:
+            yo = out_off + (oy * out_w + ox) * out_c
+            co = 0
+            while co < out_c:
+                acc = 0
+                wbase = w_off + co * fsize
+                ky = 0
+                while ky < k_h:
+                    iy = oy * sh - pt + ky * dh
+                    if iy >= 0 and iy < in_h:
+                        kx = 0
+                        while kx < k_w:
+                            ix = ox * sw - pl + kx * dw
+                            if ix >= 0 and ix < in_w:
+                                xp = in_off + (iy * in_w + ix) * in_c
+                                wp = wbase + (ky * k_w + kx) * in_c
+                                ci = 0
+                                while ci < in_c:
+                                    xv = ((a8[xp + ci] ^ 0x80) - 0x80) - in_zp
+                                    wv = (b8[wp + ci] ^ 0x80) - 0x80
+                                    acc += xv * wv
+                                    ci += 1
+                            kx += 1
+                    ky += 1
+                if b_off != -1:
+                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit  # ptr32 zero-extends on 64-bit
+                q = co if per_channel else 0
+                m = b32[m_i + q]
+                s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
+                # ---- MultiplyByQuantizedMultiplier, as _requant above ----
+                acc = ((acc & wmask) ^ sbit) - sbit
+                if s > 0:
+                    acc = (((acc << s) & wmask) ^ sbit) - sbit
+                neg = acc < 0
+                ua = uint(0 - acc) if neg else uint(acc)
+                ub = uint(m)
+                a0 = ua & 0xFFFF
+                a1 = ua >> 16
+                b0 = ub & 0xFFFF
+                b1 = ub >> 16
+                p0 = a0 * b0
+                p1 = a0 * b1
+                p2 = a1 * b0
+                t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
+                w1 = t & 0xFFFF
+                t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
+                c1 = uint(0x4000) if not neg else uint(0x3FFF)
+                c0 = uint(0) if not neg else uint(0xFFFF)
+                lo16 = (p0 & 0xFFFF) + c0
+                mid = w1 + c1 + (lo16 >> 16)
+                hi32 = t + (mid >> 16)
+                mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
+                v = 0 - mag if neg else mag
+                if s < 0:
+                    e = 0 - s
+                    mask = (1 << e) - 1
+                    rem = v & mask
+                    thr = (mask >> 1) + (1 if v < 0 else 0)
+                    v = (v >> e) + (1 if rem > thr else 0)
+                v += out_zp
+                if v < lo:
+                    v = lo
+                if v > hi:
+                    v = hi
+                a8[yo + co] = v
+                co += 1
+            ox += 1
+        oy += 1
+
+
+@micropython.viper
+def _depthwise(blob, arena, p: ptr32):
+    # DEPTHWISE_CONV_2D over validated args `p` (layout EL_DW_*).
+    # ptr32 loads zero-extend on 64-bit viper: sign-extend every word that can be negative
+    wmask = int(0xFFFFFFFF)
+    sbit = int(0x80000000)
+    b8 = ptr8(blob)
+    b32 = ptr32(blob)
+    a8 = ptr8(arena)
+    in_off = p[0]
+    out_off = p[1]
+    in_h = p[2]
+    in_w = p[3]
+    in_c = p[4]
+    out_h = p[5]
+    out_w = p[6]
+    out_c = p[7]
+    k_h = p[8]
+    k_w = p[9]
+    sh = p[10]
+    sw = p[11]
+    dh = p[12]
+    dw = p[13]
+    pt = p[14]
+    pl = p[15]
+    dm = p[16]
+    in_zp = ((p[17] & wmask) ^ sbit) - sbit
+    out_zp = ((p[18] & wmask) ^ sbit) - sbit
+    lo = ((p[19] & wmask) ^ sbit) - sbit
+    hi = ((p[20] & wmask) ^ sbit) - sbit
+    w_off = p[21]
+    b_off = ((p[22] & wmask) ^ sbit) - sbit
+    m_i = p[23] >> 2
+    s_i = p[24] >> 2
+    oy = 0
+    while oy < out_h:
+        ox = 0
+        while ox < out_w:
+            yo = out_off + (oy * out_w + ox) * out_c
+            co = 0
+            while co < out_c:
+                ci = co // dm
+                acc = 0
+                ky = 0
+                while ky < k_h:
+                    iy = oy * sh - pt + ky * dh
+                    if iy >= 0 and iy < in_h:
+                        kx = 0
+                        while kx < k_w:
+                            ix = ox * sw - pl + kx * dw
+                            if ix >= 0 and ix < in_w:
+                                xv = ((a8[in_off + (iy * in_w + ix) * in_c + ci] ^ 0x80) - 0x80) - in_zp
+                                wv = (b8[w_off + (ky * k_w + kx) * out_c + co] ^ 0x80) - 0x80
+                                acc += xv * wv
+                            kx += 1
+                    ky += 1
+                if b_off != -1:
+                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit  # ptr32 zero-extends on 64-bit
+                m = b32[m_i + co]
+                s = ((b32[s_i + co] & wmask) ^ sbit) - sbit
+                # ---- MultiplyByQuantizedMultiplier, as _requant above ----
+                acc = ((acc & wmask) ^ sbit) - sbit
+                if s > 0:
+                    acc = (((acc << s) & wmask) ^ sbit) - sbit
+                neg = acc < 0
+                ua = uint(0 - acc) if neg else uint(acc)
+                ub = uint(m)
+                a0 = ua & 0xFFFF
+                a1 = ua >> 16
+                b0 = ub & 0xFFFF
+                b1 = ub >> 16
+                p0 = a0 * b0
+                p1 = a0 * b1
+                p2 = a1 * b0
+                t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
+                w1 = t & 0xFFFF
+                t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
+                c1 = uint(0x4000) if not neg else uint(0x3FFF)
+                c0 = uint(0) if not neg else uint(0xFFFF)
+                lo16 = (p0 & 0xFFFF) + c0
+                mid = w1 + c1 + (lo16 >> 16)
+                hi32 = t + (mid >> 16)
+                mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
+                v = 0 - mag if neg else mag
+                if s < 0:
+                    e = 0 - s
+                    mask = (1 << e) - 1
+                    rem = v & mask
+                    thr = (mask >> 1) + (1 if v < 0 else 0)
+                    v = (v >> e) + (1 if rem > thr else 0)
+                v += out_zp
+                if v < lo:
+                    v = lo
+                if v > hi:
+                    v = hi
+                a8[yo + co] = v
+                co += 1
+            ox += 1
+        oy += 1
+
+
+def conv_2d(blob, arena, a):
+    _py.check_conv_2d(blob, arena, a)
+    _conv(blob, arena, a, 1)
+
+
+def depthwise_conv_2d(blob, arena, a):
+    _py.check_depthwise_conv_2d(blob, arena, a)
+    _depthwise(blob, arena, a)
+
+
+def fully_connected(blob, arena, a):
+    _py.check_fully_connected(blob, arena, a)
+    p = _fc_as_conv
+    # [batches, 1, depth] input, 1x1 filter, [batches, 1, units] output
+    p[0] = a[0]
+    p[1] = a[1]
+    p[2] = a[2]
+    p[3] = 1
+    p[4] = a[3]
+    p[5] = a[2]
+    p[6] = 1
+    p[7] = a[4]
+    p[8] = p[9] = p[10] = p[11] = p[12] = p[13] = 1
+    p[14] = p[15] = 0
+    p[16] = a[5]
+    p[17] = a[6]
+    p[18] = a[7]
+    p[19] = a[8]
+    p[20] = a[9]
+    p[21] = a[10]
+    p[22] = a[11]
+    p[23] = a[12]
+    _conv(blob, arena, p, 0 if a[13] == 1 else 1)
+
+
+# The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
+average_pool_2d = _py.average_pool_2d
+max_pool_2d = _py.max_pool_2d
+mean = _py.mean
+add = _py.add
+softmax = _py.softmax
+logistic = _py.logistic
+crc32 = _py.crc32

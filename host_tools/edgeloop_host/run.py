@@ -5,8 +5,8 @@ import numpy as np
 
 from . import blob, reference
 
-TARGETS = ("host", "unix", "stock", "qemu-arm")
-BACKENDS = ("auto", "c", "python")
+TARGETS = ("host", "unix", "stock", "qemu-arm", "qemu-rv32", "qemu-m0")
+BACKENDS = ("auto", "c", "viper", "python")
 
 
 class DeviceError(RuntimeError):
