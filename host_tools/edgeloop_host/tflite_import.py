@@ -790,6 +790,21 @@ class _Importer:
                         _Use(i_out, _any_shape, self.shape(i_out)), build)
 
     def op_add(self, k, op) -> _Pending | None:
+        ins = [int(i) for i in (op.inputs or [])]
+        if len(ins) == 2 and len(op.outputs or []) == 1 and min(ins) >= 0:
+            label = f"ADD #{k} ('{self.tname(int(op.outputs[0]))}')"
+            consts = [i for i in ins if self.const_data(i) is not None]
+            if consts:
+                self.problems.append(
+                    f"{label}: ADD of a constant ('{self.tname(consts[0])}', shape {list(self.shape(consts[0]))}) "
+                    "is not supported: edgeloop's ADD adds two computed tensors of equal shape (the TF 2.21 "
+                    "converter emits such a broadcast bias ADD for Keras Conv1D(filters=1); use filters >= 2)")
+                return None
+            if not (self.shape(ins[0]) == self.shape(ins[1]) == self.shape(int(op.outputs[0]))):
+                self.problems.append(
+                    f"{label}: broadcasting ADD is not supported (shapes {list(self.shape(ins[0]))} + "
+                    f"{list(self.shape(ins[1]))} -> {list(self.shape(int(op.outputs[0])))}; equal shapes required)")
+                return None
         r = self.io(k, op, "ADD", (2,), what=("input1", "input2"))
         if r is None:
             return None
