@@ -79,6 +79,16 @@ def test_put_get_roundtrip_binary(any_target, tmp_path):
         any_target.put(src, "../escape")
 
 
+def test_put_many_makes_dirs_and_skips_identical(any_target):
+    files = [(b"a" * 3000, "t_many/x/a.txt"), (os.urandom(700), "t_many/b.bin"), (b"", "t_many/empty")]
+    assert any_target.put_many(files) == 3
+    for data, remote in files:
+        assert any_target.get(remote) == data
+    if any_target.name.startswith("qemu"):
+        assert any_target.put_many(files) == 0  # hash check: nothing re-sent
+        assert any_target.put_many([(b"changed", "t_many/b.bin")] + files[:1]) == 1
+
+
 def test_runtime_importable(any_target, device_dir):
     files = sorted(p.name for p in (device_dir / "edgeloop").glob("*.py"))
     if "__init__.py" not in files:

@@ -144,6 +144,12 @@ class Target:
         """Copy a local file onto the target (remote path relative to its root, parents made)."""
         self.put_bytes(Path(local_path).read_bytes(), remote_path)
 
+    def put_many(self, files: list[tuple[bytes, str]]) -> int:
+        """Write several (data, remote_path) files; returns how many were written."""
+        for data, remote in files:
+            self.put_bytes(data, remote)
+        return len(files)
+
     def install_runtime(self) -> None:
         """Install device/edgeloop/ as lib/edgeloop/ so that `import edgeloop` finds it."""
         for local, remote in _runtime_files(self.device_dir):
