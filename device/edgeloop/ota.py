@@ -388,9 +388,15 @@ class Updater:
                     model = self._open(s.pending, backend)
                 except (OSError, ValueError, MemoryError):
                     model = None
+                ok = False
+                if model is not None:
+                    try:
+                        ok = model.self_test()
+                    except Exception:   # a hard fault or reset instead is counted by `attempts`
+                        ok = False
                 if model is None:
                     self._revert(s, R_LOAD)
-                elif not model.self_test():
+                elif not ok:
                     self._revert(s, R_SELFTEST)
                 elif self.app_confirm:
                     self._trial = s

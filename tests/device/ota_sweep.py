@@ -177,9 +177,24 @@ def sequence(flash, pub, blob, manifest, cut_at, **kw):
     return not bdev.dead, bdev
 
 
-def sweep(pub, base, new, bad, nblocks, log=print, ks=None, **kw):
+def _sample(total, n, seed):
+    """n distinct cut points in 1..total from a small LCG (no dependence on the random module)."""
+    if n >= total:
+        return list(range(1, total + 1))
+    picked = []
+    x = seed & 0x7FFFFFFF
+    while len(picked) < n:
+        x = (1103515245 * x + 12345) & 0x7FFFFFFF
+        k = 1 + (x >> 8) % total
+        if k not in picked:
+            picked.append(k)
+    return sorted(picked)
+
+
+def sweep(pub, base, new, bad, nblocks, log=print, ks=None, sample=None, **kw):
     """base/new/bad: (blob, manifest). Exhaustive over every flash operation of the good update and of
-    the bad update (which must revert), unless `ks` restricts the cut points.
+    the bad update (which must revert), unless `ks` restricts the cut points or `sample` = (n, seed)
+    picks n of them at random.
     Returns {"good": n, "bad": n, "ops_good": .., "ops_bad": .., "bytes_good": .., "bytes_bad": ..}."""
     v_base = ota.Manifest(base[1]).version
     v_new = ota.Manifest(new[1]).version
@@ -198,7 +213,12 @@ def sweep(pub, base, new, bad, nblocks, log=print, ks=None, **kw):
         result["bytes_" + name] = bdev.bytes_written
         result["writes_" + name] = bdev.writes
         result["erases_" + name] = bdev.erases
-        cuts = range(1, total + 1) if ks is None else [k for k in ks if 1 <= k <= total]
+        if sample is not None:
+            cuts = _sample(total, sample[0], sample[1] + len(name))
+        elif ks is not None:
+            cuts = [k for k in ks if 1 <= k <= total]
+        else:
+            cuts = range(1, total + 1)
         n = 0
         for k in cuts:
             try:
