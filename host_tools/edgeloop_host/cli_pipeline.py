@@ -35,7 +35,8 @@ def cmd_train(args) -> int:
     _say(f"training a {args.arch} classifier on {len(ds.x_train)} samples of shape {ds.sample_shape}, "
          f"{ds.n_classes} classes, {args.epochs} epochs")
     model = P.train_classifier(ds, arch=args.arch, hidden=P.parse_hidden(args.hidden), epochs=args.epochs,
-                               lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+                               lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                               label_smoothing=args.label_smoothing)
     model.save(args.output)
     _, xt = P._fit_input(ds, model)
     print(f"float test accuracy {P.accuracy(model, xt, ds.y_test):.4f} on {len(xt)} samples; "
@@ -139,6 +140,8 @@ def add_parsers(sub) -> None:
     common(p, 40)
     p.add_argument("--arch", default="auto", choices=("auto", "mlp", "cnn", "conv1d"))
     p.add_argument("--hidden", default="32", help="layer widths / filters, comma-separated (default 32)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="e.g. 0.1: bounds the logits so the int8 output keeps resolution")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("distill", help="train a small student from a teacher's soft targets")

@@ -22,6 +22,7 @@ from .train import quantize_input, tf
 
 tf()
 import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 # Keras layers that convert to the int8 op set (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, pools, MEAN,
 # ADD, SOFTMAX, LOGISTIC, reshapes).
@@ -153,12 +154,25 @@ def build_classifier(sample_shape, n_classes: int, arch: str = "auto", hidden=(3
     return keras.Sequential(layers, name=name or f"{arch}_classifier")
 
 
-def compile_classifier(model, lr: float = 3e-3):
+def sparse_ce(from_logits: bool = True, label_smoothing: float = 0.0):
+    """Cross-entropy on integer labels, optionally with label smoothing (bounds the logits' range, so the
+    int8 output keeps a fine step: see models/har_conv1d)."""
+    if label_smoothing <= 0:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+    def loss(y_true, y_pred):
+        n = ops.shape(y_pred)[-1]
+        y = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), n)
+        return keras.losses.categorical_crossentropy(y, y_pred, from_logits=from_logits,
+                                                     label_smoothing=label_smoothing)
+    return loss
+
+
+def compile_classifier(model, lr: float = 3e-3, label_smoothing: float = 0.0):
     from .distill import outputs_probabilities
 
     model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model)),
-                  metrics=["accuracy"])
+                  loss=sparse_ce(not outputs_probabilities(model), label_smoothing), metrics=["accuracy"])
     return model
 
 
@@ -190,7 +204,8 @@ def _check_classes(ds: Dataset, model):
 
 
 def train_classifier(ds: Dataset, arch: str = "auto", hidden=(32,), epochs: int = 40, lr: float = 3e-3,
-                     batch_size: int = 32, seed: int = 0, progress: bool = True, model=None):
+                     batch_size: int = 32, seed: int = 0, progress: bool = True, model=None,
+                     label_smoothing: float = 0.0):
     """Trains a classifier (built by build_classifier unless `model` is given) on ds; returns it."""
     keras.utils.set_random_seed(seed)
     if model is None:
@@ -198,7 +213,7 @@ def train_classifier(ds: Dataset, arch: str = "auto", hidden=(32,), epochs: int 
     check_layers(model)
     x, _ = _fit_input(ds, model)
     _check_classes(ds, model)
-    compile_classifier(model, lr)
+    compile_classifier(model, lr, label_smoothing)
     cbs = [Progress("train", epochs)] if progress else []
     model.fit(x, ds.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=cbs)
     return model

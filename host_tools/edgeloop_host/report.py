@@ -263,7 +263,12 @@ def build_report(name: str, model, tflite: bytes, elm: bytes, x_test: np.ndarray
 
     # 2. per-layer quantization error ----------------------------------------------------------
     n_layer = min(len(x_test), 300)
-    errs = layer_errors(model, graph, tflite, x_test[:n_layer], xq[:n_layer])
+    from .tflite_import import load_tflite
+
+    named = load_tflite(tflite)  # the blob keeps no tensor names; the .tflite's map layers to TFLM tensors
+    if [op.opcode for op in named.ops] != [op.opcode for op in graph.ops]:
+        named = graph
+    errs = layer_errors(model, named, tflite, x_test[:n_layer], xq[:n_layer])
     summary["layers"] = errs
     if any(e["sqnr_db"] is not None for e in errs):
         fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(errs) + 2), 3.4))
