@@ -90,7 +90,8 @@ def cmd_quantize(args) -> int:
         raise DataError(f"{args.model}: a .tflite cannot be re-quantized here; give the Keras model (.keras) "
                         "it came from, or convert a full-int8 .tflite with `edgeloop convert`")
     model = P.load_keras(args.model)
-    x = load_samples(args.data)
+    P.check_layers(model)
+    x = P.check_model_input(load_samples(args.data), model.inputs[0].shape[1:], args.data)
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels is None and args.data.endswith(".npz"):
         import numpy as np
