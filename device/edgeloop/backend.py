@@ -75,6 +75,16 @@ def select(name="auto"):
     raise ValueError("unknown backend %r (auto, c, viper, python)" % (name,))
 
 
+def bind(name, kernels, opcode, blob, arena, args):
+    """The callable that runs one op of a loaded model. The viper backend validates once at load and
+    binds a private copy of the words; the C and Python kernels validate on every call."""
+    if name == "viper":
+        k = _viper().bind(opcode, blob, arena, args)
+        if k is not None:
+            return k
+    return kernels[opcode]
+
+
 def use_c_module(module):
     """Use `module` (e.g. a natmod imported under another name) as the "c" backend; returns the previous
     one. Lets firmware with `_edgeloop` built in also run the natmod, and a user pick a build."""

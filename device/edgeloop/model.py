@@ -30,7 +30,8 @@ class Model:
             gc.collect()
             raise MemoryError("model needs a %d-byte arena, only %d bytes of heap are free"
                               % (info["arena_size"], gc.mem_free()))
-        self._calls = [(kernels[opcode], args) for opcode, args in info["ops"]]
+        self._calls = [(backend.bind(self.backend, kernels, opcode, buf, self.arena, args), args)
+                       for opcode, args in info["ops"]]
         t_in, t_out = info["input"], info["output"]
         self.input_shape = t_in.shape
         self.output_shape = t_out.shape

@@ -2,9 +2,14 @@
 # without the C module (stock ESP32 builds above all). Importing this module fails where the firmware
 # has no viper emitter; backend.py then falls back to pure Python.
 #
-# The MAC-heavy ops (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) run entirely in viper, requantization
+# The MAC-heavy ops (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) run in viper, requantization
 # included, with the same validation (pykernels.check_*) and bit-exact results as the C kernels. The
 # other ops are cheap next to them and use the pure-Python kernels.
+#
+# Speed: the viper emitter keeps only three locals in registers, so a long kernel spills everything
+# to the stack. The innermost loops therefore live in tiny functions (_dot, _dw_tap) whose hot values
+# are their first arguments; a call costs ~430 instructions on a Cortex-M3, paid once per contiguous
+# run (a whole filter row of a conv, a whole FULLY_CONNECTED row), against ~45 instructions per MAC.
 #
 # Viper ints are machine words (32-bit on the boards, 64-bit on the unix port), so the fixed-point
 # multiply below is written in 16-bit limbs that never overflow either width.
@@ -15,6 +20,8 @@ from . import pykernels as _py
 
 # CONV_2D-shaped argument words (el_kernels.h EL_CONV_*); FULLY_CONNECTED is mapped onto them.
 _fc_as_conv = array("i", [0] * 24)
+# Per-pixel int32 accumulators of DEPTHWISE_CONV_2D, grown on first use (then never reallocated).
+_dw_acc = array("i", [0] * 64)
 
 
 @micropython.viper
@@ -57,15 +64,38 @@ def _requant(acc: int, m: int, s: int) -> int:
 
 
 @micropython.viper
+def _dot(x: ptr8, w: ptr8, n: int, zp: int) -> int:
+    # sum of (int8 x[i] - zp) * int8 w[i] for i < n; x and w are addresses
+    acc = 0
+    while n > 0:
+        n -= 1
+        acc += (((x[n] ^ 0x80) - 0x80) - zp) * ((w[n] ^ 0x80) - 0x80)
+    return acc
+
+
+@micropython.viper
+def _dw_tap(acc: ptr32, x: ptr8, w: ptr8, c: int, dm: int, zp: int):
+    # one depthwise tap for every output channel: acc[ci*dm + j] += (x[ci] - zp) * w[ci*dm + j]
+    while c > 0:
+        c -= 1
+        xv = ((x[c] ^ 0x80) - 0x80) - zp
+        j = dm
+        o = c * dm
+        while j > 0:
+            j -= 1
+            acc[o + j] += xv * ((w[o + j] ^ 0x80) - 0x80)
+
+
+@micropython.viper
 def _conv(blob, arena, p: ptr32, per_channel: int):
     # CONV_2D over validated args `p` (layout EL_CONV_*); FULLY_CONNECTED arrives as a 1x1 conv.
     # ptr32 loads zero-extend on 64-bit viper: sign-extend every word that can be negative
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    b8 = ptr8(blob)
     b32 = ptr32(blob)
     a8 = ptr8(arena)
-    in_off = p[0]
+    xbase = int(ptr8(arena)) + p[0]
+    wbase = int(ptr8(blob)) + p[20]
     out_off = p[1]
     in_h = p[2]
     in_w = p[3]
@@ -85,40 +115,40 @@ def _conv(blob, arena, p: ptr32, per_channel: int):
     out_zp = ((p[17] & wmask) ^ sbit) - sbit
     lo = ((p[18] & wmask) ^ sbit) - sbit
     hi = ((p[19] & wmask) ^ sbit) - sbit
-    w_off = p[20]
     b_off = ((p[21] & wmask) ^ sbit) - sbit
     m_i = p[22] >> 2
     s_i = p[23] >> 2
-    fsize = k_h * k_w * in_c
+    row = k_w * in_c
+    fsize = k_h * row
     oy = 0
     while oy < out_h:
         ox = 0
         while ox < out_w:
             yo = out_off + (oy * out_w + ox) * out_c
+            ix0 = ox * sw - pl
+            whole_rows = dw == 1 and ix0 >= 0 and ix0 + k_w <= in_w
             co = 0
             while co < out_c:
                 acc = 0
-                wbase = w_off + co * fsize
+                wco = wbase + co * fsize
                 ky = 0
                 while ky < k_h:
                     iy = oy * sh - pt + ky * dh
                     if iy >= 0 and iy < in_h:
-                        kx = 0
-                        while kx < k_w:
-                            ix = ox * sw - pl + kx * dw
-                            if ix >= 0 and ix < in_w:
-                                xp = in_off + (iy * in_w + ix) * in_c
-                                wp = wbase + (ky * k_w + kx) * in_c
-                                ci = 0
-                                while ci < in_c:
-                                    xv = ((a8[xp + ci] ^ 0x80) - 0x80) - in_zp
-                                    wv = (b8[wp + ci] ^ 0x80) - 0x80
-                                    acc += xv * wv
-                                    ci += 1
-                            kx += 1
+                        if whole_rows:
+                            # the filter row and the input row segment are contiguous (NHWC)
+                            acc += int(_dot(xbase + (iy * in_w + ix0) * in_c, wco + ky * row, row, in_zp))
+                        else:
+                            kx = 0
+                            while kx < k_w:
+                                ix = ix0 + kx * dw
+                                if ix >= 0 and ix < in_w:
+                                    acc += int(_dot(xbase + (iy * in_w + ix) * in_c,
+                                                    wco + (ky * k_w + kx) * in_c, in_c, in_zp))
+                                kx += 1
                     ky += 1
                 if b_off != -1:
-                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit  # ptr32 zero-extends on 64-bit
+                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit
                 q = co if per_channel else 0
                 m = b32[m_i + q]
                 s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
@@ -164,15 +194,16 @@ def _conv(blob, arena, p: ptr32, per_channel: int):
 
 
 @micropython.viper
-def _depthwise(blob, arena, p: ptr32):
-    # DEPTHWISE_CONV_2D over validated args `p` (layout EL_DW_*).
-    # ptr32 loads zero-extend on 64-bit viper: sign-extend every word that can be negative
+def _depthwise(blob, arena, p: ptr32, accbuf):
+    # DEPTHWISE_CONV_2D over validated args `p` (layout EL_DW_*); accbuf: int32 scratch >= out_c.
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    b8 = ptr8(blob)
     b32 = ptr32(blob)
     a8 = ptr8(arena)
-    in_off = p[0]
+    accp = ptr32(accbuf)
+    acca = int(ptr32(accbuf))
+    xbase = int(ptr8(arena)) + p[0]
+    wbase = int(ptr8(blob)) + p[21]
     out_off = p[1]
     in_h = p[2]
     in_w = p[3]
@@ -193,7 +224,6 @@ def _depthwise(blob, arena, p: ptr32):
     out_zp = ((p[18] & wmask) ^ sbit) - sbit
     lo = ((p[19] & wmask) ^ sbit) - sbit
     hi = ((p[20] & wmask) ^ sbit) - sbit
-    w_off = p[21]
     b_off = ((p[22] & wmask) ^ sbit) - sbit
     m_i = p[23] >> 2
     s_i = p[24] >> 2
@@ -204,23 +234,25 @@ def _depthwise(blob, arena, p: ptr32):
             yo = out_off + (oy * out_w + ox) * out_c
             co = 0
             while co < out_c:
-                ci = co // dm
-                acc = 0
-                ky = 0
-                while ky < k_h:
-                    iy = oy * sh - pt + ky * dh
-                    if iy >= 0 and iy < in_h:
-                        kx = 0
-                        while kx < k_w:
-                            ix = ox * sw - pl + kx * dw
-                            if ix >= 0 and ix < in_w:
-                                xv = ((a8[in_off + (iy * in_w + ix) * in_c + ci] ^ 0x80) - 0x80) - in_zp
-                                wv = (b8[w_off + (ky * k_w + kx) * out_c + co] ^ 0x80) - 0x80
-                                acc += xv * wv
-                            kx += 1
-                    ky += 1
+                accp[co] = 0
+                co += 1
+            ky = 0
+            while ky < k_h:
+                iy = oy * sh - pt + ky * dh
+                if iy >= 0 and iy < in_h:
+                    kx = 0
+                    while kx < k_w:
+                        ix = ox * sw - pl + kx * dw
+                        if ix >= 0 and ix < in_w:
+                            _dw_tap(acca, xbase + (iy * in_w + ix) * in_c,
+                                    wbase + (ky * k_w + kx) * out_c, in_c, dm, in_zp)
+                        kx += 1
+                ky += 1
+            co = 0
+            while co < out_c:
+                acc = ((accp[co] & wmask) ^ sbit) - sbit
                 if b_off != -1:
-                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit  # ptr32 zero-extends on 64-bit
+                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit
                 m = b32[m_i + co]
                 s = ((b32[s_i + co] & wmask) ^ sbit) - sbit
                 # ---- MultiplyByQuantizedMultiplier, as _requant above ----
@@ -264,19 +296,43 @@ def _depthwise(blob, arena, p: ptr32):
         oy += 1
 
 
+def bind(opcode, blob, arena, a):
+    """A kernel for this one op of a loaded model: validated once here, then called on every inference
+    with a private copy of its argument words (so nothing can change them after the check)."""
+    if opcode == 9:
+        _py.check_fully_connected(blob, arena, a)
+        p = _fc_words(a)
+        per_channel = 0 if a[13] == 1 else 1
+        return lambda b, ar, x: _conv(blob, arena, p, per_channel)
+    if opcode == 3:
+        _py.check_conv_2d(blob, arena, a)
+        p = array("i", a)
+        return lambda b, ar, x: _conv(blob, arena, p, 1)
+    if opcode == 4:
+        _py.check_depthwise_conv_2d(blob, arena, a)
+        p = array("i", a)
+        acc = array("i", [0] * a[7])
+        return lambda b, ar, x: _depthwise(blob, arena, p, acc)
+    return None
+
+
 def conv_2d(blob, arena, a):
     _py.check_conv_2d(blob, arena, a)
     _conv(blob, arena, a, 1)
 
 
 def depthwise_conv_2d(blob, arena, a):
+    global _dw_acc
     _py.check_depthwise_conv_2d(blob, arena, a)
-    _depthwise(blob, arena, a)
+    if len(_dw_acc) < a[7]:
+        _dw_acc = array("i", [0] * a[7])
+    _depthwise(blob, arena, a, _dw_acc)
 
 
-def fully_connected(blob, arena, a):
-    _py.check_fully_connected(blob, arena, a)
-    p = _fc_as_conv
+def _fc_words(a, p=None):
+    # FULLY_CONNECTED words mapped onto CONV_2D's: [batches, 1, depth] in, 1x1 filter, [batches, 1, units] out
+    if p is None:
+        p = array("i", [0] * 24)
     # [batches, 1, depth] input, 1x1 filter, [batches, 1, units] output
     p[0] = a[0]
     p[1] = a[1]
@@ -296,7 +352,12 @@ def fully_connected(blob, arena, a):
     p[21] = a[10]
     p[22] = a[11]
     p[23] = a[12]
-    _conv(blob, arena, p, 0 if a[13] == 1 else 1)
+    return p
+
+
+def fully_connected(blob, arena, a):
+    _py.check_fully_connected(blob, arena, a)
+    _conv(blob, arena, _fc_words(a, _fc_as_conv), 0 if a[13] == 1 else 1)
 
 
 # The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
