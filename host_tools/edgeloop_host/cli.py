@@ -63,25 +63,15 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_emulate(args) -> int:
-    from .targets import emulate
+    from .cli_boards import cmd_emulate as _emulate
 
-    emulate(args.board)
-    return 0
+    return _emulate(args)
 
 
 def cmd_diag(args) -> int:
-    from .diag import as_json, fetch, format_diag
-    from .targets import open_target
+    from .cli_boards import cmd_diag as _diag
 
-    with open_target(args.board) as t:
-        t.install_runtime()
-        remote = None
-        if args.model:
-            t.put_bytes(_read_bytes(args.model), "el_diag_model.elm")
-            remote = "el_diag_model.elm"
-        d = fetch(t, remote, runs=args.runs, backend=args.backend)
-    print(as_json(d) if args.json else format_diag(d))
-    return 0
+    return _diag(args)
 
 
 def cmd_demo(args) -> int:
@@ -104,6 +94,7 @@ def cmd_toolchain(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .run import BACKENDS, TARGETS
+    from .targets import BOARDS
 
     p = argparse.ArgumentParser(prog="edgeloop", description="int8 ML on MicroPython microcontrollers")
     sub = p.add_subparsers(dest="command", required=True)
@@ -129,11 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_inspect)
 
     e = sub.add_parser("emulate", help="start an emulated board and print how to connect to it")
-    e.add_argument("--board", default="qemu-arm", choices=("qemu-arm",))
+    e.add_argument("--board", default="qemu-arm", choices=tuple(BOARDS))
+    e.add_argument("--background", action="store_true", help="keep it running after this command returns")
+    e.add_argument("--stop", action="store_true", help="stop the running one")
+    e.add_argument("--status", action="store_true", help="is it running, and on which pty")
+    e.add_argument("--icount", action="store_true", help="qemu -icount shift=0 (ticks count instructions)")
     e.set_defaults(func=cmd_emulate)
 
     g = sub.add_parser("diag", help="firmware, runtime, heap, filesystem and model state of a board")
-    g.add_argument("--board", default="qemu-arm", help="qemu-arm, or unix / stock (local interpreters)")
+    g.add_argument("--board", default="qemu-arm", choices=("unix", "stock", *BOARDS),
+                   help="an emulated board (the running one if any, else a fresh one), or unix / stock")
+    g.add_argument("--port", help="a real board's serial port (runtime deployed with `edgeloop deploy`)")
     g.add_argument("--model", help="copy this .elm to the board, load, self-test and run it first")
     g.add_argument("--runs", type=int, default=20)
     g.add_argument("--backend", choices=BACKENDS)
@@ -156,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .ota.cli import add_parsers as add_ota_parsers  # keys, sign, ota, serve (issue 6)
     add_ota_parsers(sub)
 
+    from .cli_boards import add_parsers as add_board_parsers  # deploy, repl, image, flash (issue 8)
+    add_board_parsers(sub)
     from .cli_pipeline import add_parsers  # train, distill, prune, quantize, report, zoo (issue 4)
     add_parsers(sub)
     return p

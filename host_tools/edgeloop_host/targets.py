@@ -39,10 +39,10 @@ import weakref
 import zlib
 from pathlib import Path, PurePosixPath
 
-__all__ = ["BOARDS", "LocalTarget", "QemuMachine", "QemuTarget", "Target", "TargetError",
+__all__ = ["BOARDS", "LocalTarget", "QemuMachine", "QemuTarget", "SerialTarget", "Target", "TargetError",
            "TARGETS", "emulate", "open_target", "stock_micropython"]
 
-TARGETS = ("unix", "stock", "qemu-arm")
+TARGETS = ("unix", "stock", "qemu-arm", "qemu-rv32", "qemu-m0")
 
 # Emulated boards: qemu binary, machine, firmware build, mpy archs whose natmods load there.
 BOARDS = {
@@ -52,6 +52,23 @@ BOARDS = {
         "build": "qemu-arm",
         "mpy_archs": ("armv7m", "armv6m"),
         "description": "Cortex-M3 (armv7m), 4 MB RAM, littlefs RAM disk on /flash",
+    },
+    "qemu-rv32": {
+        "qemu": "qemu-system-riscv32",
+        "machine": "virt",
+        "qemu_args": ("-bios", "none"),
+        "build": "qemu-rv32",
+        "mpy_archs": ("rv32imc",),
+        "description": "RISC-V RV32IMAC (mpy arch rv32imc), 4 MB heap, littlefs RAM disk on /flash",
+    },
+    "qemu-m0": {
+        "qemu": "qemu-system-arm",
+        "machine": "microbit",
+        # MicroPython's own MICROBIT qemu settings: 1 MB flash, 256 KB SRAM (a real micro:bit has 16 KB)
+        "qemu_args": ("-global", "nrf51-soc.flash-size=1048576", "-global", "nrf51-soc.sram-size=262144"),
+        "build": "qemu-m0",
+        "mpy_archs": ("armv6m",),
+        "description": "nRF51 Cortex-M0 (armv6m, the RP2040 ISA), 128 KB heap, 112 KB littlefs RAM disk on /flash",
     },
 }
 
@@ -292,8 +309,8 @@ class QemuMachine:
         qemu = shutil.which(spec["qemu"])
         if not qemu:
             raise TargetError(f"{spec['qemu']} not found: run tools/bootstrap.sh", target=board)
-        self.cmd = [qemu, "-machine", spec["machine"], "-nographic", "-monitor", "null",
-                    "-semihosting", "-serial", "pty", "-kernel", str(self.firmware)]
+        self.cmd = [qemu, "-machine", spec["machine"], *spec.get("qemu_args", ()), "-nographic",
+                    "-monitor", "null", "-semihosting", "-serial", "pty", "-kernel", str(self.firmware)]
         if icount:
             self.cmd += ["-icount", "shift=0"]
         self.log: collections.deque[bytes] = collections.deque(maxlen=200)
@@ -718,6 +735,113 @@ class QemuTarget(Target):
     def install_runtime(self) -> None:
         self.put_many([(f.read_bytes(), str(r)) for f, r in _runtime_files(self.device_dir)])
         self.reset()  # modules imported earlier would shadow the new files
+
+
+class _Port:
+    """Stands in for QemuMachine when the board is not ours to start or stop (a real serial port, or
+    an emulator started by `edgeloop emulate` / `edgeloop deploy --board`)."""
+
+    def __init__(self, port: str, pid: int | None = None):
+        self.pty = port
+        self.pid = pid
+        self.proc = self
+        self.returncode = None
+
+    def alive(self) -> bool:
+        if self.pid is None:
+            return True
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except ProcessLookupError:
+            self.returncode = "gone"
+            return False
+        except PermissionError:
+            return True
+
+    def output(self) -> str:
+        return ""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        pass
+
+
+class SerialTarget(QemuTarget):
+    """A board on a serial port (a real ESP32 / RP2040, or a running emulator's pty), driven like the
+    emulated boards through one mpremote SerialTransport in raw REPL. The board is never restarted
+    by us: a board that ignores Ctrl-C raises TargetError with what to try.
+
+    `mpy_archs` and `has_cmodule` are read from the board when it is opened."""
+
+    def __init__(self, port: str, device_dir=None, name: str | None = None, pid: int | None = None,
+                 baudrate: int = 115200, connect_timeout: float = 10.0):
+        self.port = port
+        self._pid = pid
+        self._baudrate = baudrate
+        Target.__init__(self, device_dir)
+        from mpremote.transport_serial import SerialTransport
+
+        self.name = name or port
+        self.board = self.name
+        self.mpy_archs = ()
+        self.has_cmodule = False
+        self.icount = False
+        self._firmware = None
+        self._SerialTransport = SerialTransport
+        self._lock = threading.RLock()
+        self.machine = None
+        self._pending = b""
+        self.transport = None
+        self._connect_timeout = connect_timeout
+        self._start()
+        self._probe()
+
+    def _start(self) -> None:
+        from mpremote.transport import TransportError
+
+        if not os.path.exists(self.port) and "://" not in self.port:
+            raise TargetError(f"no board on {self.port}: the port does not exist (is the board plugged in? "
+                              "`mpremote connect list` lists the serial ports)", target=self.name)
+        try:
+            self.transport = self._SerialTransport(self.port, baudrate=self._baudrate, timeout=1.0)
+        except (TransportError, OSError) as e:
+            raise TargetError(f"cannot open {self.port}: {e} (is another program such as mpremote, a "
+                              "serial monitor or Thonny using it?)", target=self.name) from None
+        self.machine = _Port(self.port, self._pid)
+        try:
+            self._enter_raw(soft_reset=True)
+        except TargetError:
+            self._shutdown()
+            raise TargetError(
+                f"the board on {self.port} does not answer (no MicroPython raw REPL within "
+                f"{self._connect_timeout:.0f} s). Try: press the board's reset button; close other "
+                "programs using the port; check that MicroPython is flashed (`edgeloop flash`); for an "
+                "ESP32 stuck in a busy main.py, connect with `mpremote connect PORT repl` and press Ctrl-C.",
+                target=self.name) from None
+
+    def _probe(self) -> None:
+        out = self.exec("import sys\n_a = getattr(sys.implementation, '_mpy', 0) >> 10\n"
+                        "try:\n import _edgeloop\n _c = getattr(_edgeloop, 'BUILD', 'usermod') != 'natmod'\n"
+                        "except ImportError:\n _c = False\nprint(_a, _c)\ndel _a, _c", timeout=30)
+        from .package import MPY_ARCH_NAMES
+
+        arch_no, has_c = out.split()
+        arch = MPY_ARCH_NAMES.get(int(arch_no))
+        self.mpy_archs = (arch, "armv6m") if arch in ("armv7m", "armv7emsp") else ((arch,) if arch else ())
+        self.has_cmodule = has_c == "True"
+
+    def restart(self) -> None:
+        raise TargetError(f"{self.name}: the board on {self.port} does not answer Ctrl-C: press its reset "
+                          "button (or unplug it) and try again", target=self.name)
+
+    def _shutdown(self) -> None:
+        if self.transport is not None:
+            try:
+                self.transport.close()
+            except Exception:
+                pass
+            self.transport = None
+        self.machine = None
 
 
 def open_target(name: str, device_dir: Path | str | None = None, **kw) -> Target:

@@ -67,6 +67,28 @@ RECIPES: dict[str, Recipe] = {
         compiler="arm-none-eabi-gcc",
         description="qemu mps2-an385 (Cortex-M3) + littlefs /flash + _edgeloop",
     ),
+    "qemu-rv32": Recipe(
+        name="qemu-rv32", kind="qemu",
+        inputs=("device/cmodule", "board_configs/qemu_common", "board_configs/qemu_rv32"),
+        output="build/firmware.elf",
+        cwd="{src}/ports/qemu",
+        # Debian's gcc 12 has no multilib for rv32imac_zicsr: link for rv32imac, assemble with zicsr
+        args=(JOBS, "BOARD=EDGELOOP_QEMU_RV32", "BOARD_DIR={snap}/board_configs/qemu_rv32", "BUILD={work}/build",
+              "USER_C_MODULES={snap}/device/cmodule", "PYTHON={python}", "RV32_ARCH=rv32imac",
+              "AFLAGS=-mabi=ilp32 -march=rv32imac_zicsr"),
+        compiler="riscv64-unknown-elf-gcc",
+        description="qemu virt (RV32IMAC, mpy arch rv32imc) + littlefs /flash + _edgeloop",
+    ),
+    "qemu-m0": Recipe(
+        name="qemu-m0", kind="qemu",
+        inputs=("device/cmodule", "board_configs/qemu_common", "board_configs/qemu_m0"),
+        output="build/firmware.elf",
+        cwd="{src}/ports/qemu",
+        args=(JOBS, "BOARD=EDGELOOP_QEMU_M0", "BOARD_DIR={snap}/board_configs/qemu_m0", "BUILD={work}/build",
+              "USER_C_MODULES={snap}/device/cmodule", "PYTHON={python}"),
+        compiler="arm-none-eabi-gcc",
+        description="qemu microbit (nRF51 Cortex-M0, armv6m; 256 KB SRAM) + littlefs /flash + _edgeloop",
+    ),
 }
 
 for _arch, (_cc, _extra, _what) in NATMOD_ARCHS.items():
@@ -80,4 +102,4 @@ for _arch, (_cc, _extra, _what) in NATMOD_ARCHS.items():
         description=f"_edgeloop.mpy natmod for {_arch}: {_what}",
     )
 
-ALL = ("unix", "qemu-arm", *(f"natmod-{a}" for a in NATMOD_ARCHS))
+ALL = ("unix", "qemu-arm", "qemu-rv32", "qemu-m0", *(f"natmod-{a}" for a in NATMOD_ARCHS))

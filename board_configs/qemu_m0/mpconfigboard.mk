@@ -1,0 +1,28 @@
+# edgeloop board: qemu `-machine microbit` (nRF51, Cortex-M0, mpy arch armv6m = the RP2040 ISA), built with
+#   make -C <micropython>/ports/qemu BOARD_DIR=<this dir> BUILD=<dir> USER_C_MODULES=<repo>/device/cmodule
+# (python -m edgeloop_host.toolchain build qemu-m0 does exactly that).
+# A real micro:bit v1 has 16 KB of RAM: too little for the runtime (its import alone takes up to
+# 16 KB of heap) and a filesystem. Like MicroPython's own MICROBIT qemu board, qemu is run with
+# 1 MB of flash and 256 KB of SRAM (`-global nrf51-soc.sram-size=262144`), split here into a
+# 112 KB RAM disk on /flash, 128 KB of GC heap and an 8 KB stack.
+# Adds to the stock MICROBIT board: the native emitter for armv6m (natmods, viper), littlefs2,
+# `time` (TIMER0 at 1 MHz), sys.stdout.buffer, select, stdio poll, Ctrl-C (so mpremote works).
+
+include $(TOP)/ports/qemu/boards/MICROBIT/mpconfigboard.mk
+
+EL_COMMON = $(BOARD_DIR)/../qemu_common
+
+LDSCRIPT = $(BOARD_DIR)/nrf51_edgeloop.ld
+
+MICROPY_VFS_LFS2 = 1
+
+MICROPY_HEAP_SIZE = 1024
+
+FROZEN_MANIFEST = $(EL_COMMON)/manifest.py
+
+CFLAGS += -DMP_CONFIGFILE='"$(EL_COMMON)/mpconfigport_edgeloop.h"'
+CFLAGS += -DEL_HEAP_SIZE='(128 * 1024)' -DEL_RAMDISK_SIZE='(112 * 1024)' -DEL_STACK_LIMIT='(7 * 1024)'
+
+SRC_C += $(EL_COMMON)/el_qemu_board.c
+
+LDFLAGS += -Wl,--wrap=main -Wl,--wrap=mp_hal_stdio_poll -Wl,--wrap=mp_hal_stdin_rx_chr
