@@ -69,23 +69,26 @@ static void fe_sub(fe o, const fe a, const fe b) {
     }
 }
 
-// Inputs: limbs below 2^20 in magnitude (carried values, or sums / differences of a few of them).
+// Inputs: limbs below 2^20 in magnitude (fe_mul / fe_carry outputs are below 2^17, and the point formulas
+// add or subtract at most four of them). Product scanning, one output limb at a time in a 64-bit
+// accumulator, with the reduction folded in: a_i b_j with i + j >= 16 lands on limb i + j - 16 times 38
+// (2^256 = 38 mod p); |acc| < 16 * 2^20 * 38 * 2^20 < 2^50. Two carry passes bring every limb below 2^17.
 static void fe_mul(fe o, const fe a, const fe b) {
-    int64_t t[31];
-    for (int i = 0; i < 31; i++) {
-        t[i] = 0;
-    }
+    int32_t x[16], y[16], y38[16];
     for (int i = 0; i < 16; i++) {
-        int32_t ai = (int32_t)a[i];
-        for (int j = 0; j < 16; j++) {
-            t[i + j] += (int64_t)ai * (int32_t)b[j];
+        x[i] = (int32_t)a[i];
+        y[i] = (int32_t)b[i];
+        y38[i] = 38 * y[i];
+    }
+    for (int k = 0; k < 16; k++) {
+        int64_t acc = 0;
+        for (int i = 0; i <= k; i++) {
+            acc += (int64_t)x[i] * y[k - i];
         }
-    }
-    for (int i = 0; i < 15; i++) {
-        t[i] += 38 * t[i + 16];
-    }
-    for (int i = 0; i < 16; i++) {
-        o[i] = t[i];
+        for (int i = k + 1; i < 16; i++) {
+            acc += (int64_t)x[i] * y38[k + 16 - i];
+        }
+        o[k] = acc;
     }
     fe_carry(o);
     fe_carry(o);
