@@ -260,6 +260,9 @@ def deploy(target, model: str | Path | None = None, manifest: str | Path | None 
         want.append((f"{paths['lib']}/{name}", data, "runtime"))
     if info["cmodule"] == "usermod":
         report.natmod = "built-in"
+        if natmod:
+            _natmod_for(arch, natmod)   # still refuse a natmod for the wrong arch
+            report.warnings.append(f"the firmware has _edgeloop built in: {natmod} not copied")
     else:
         nm = _natmod_for(arch, natmod) if (native_ok and arch) else None
         if natmod and not nm:
