@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 
-def _user_error(msg: str):
-    from ..cli import UserError
+class OTAUserError(ValueError):
+    """A one-line CLI error (cli.main prints ValueErrors as `edgeloop: error: ...`, exit status 1)."""
 
-    return UserError(msg)
+
+def _user_error(msg: str):
+    return OTAUserError(msg)
 
 
 def _read(path: str) -> bytes:
@@ -74,7 +76,7 @@ def _connect(args):
             return SerialTarget(args.port)
         from .. import emulators
 
-        return emulators.connect(args.board, start=False)
+        return emulators.connect(args.board)
     except TargetError as e:
         raise _user_error(str(e).splitlines()[0]) from None
 
@@ -173,7 +175,10 @@ def cmd_serve(args) -> int:
 
 def _board_args(p):
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--board", choices=("qemu-arm",), help="the emulated board started by `edgeloop emulate`")
+    from ..targets import BOARDS
+
+    g.add_argument("--board", choices=tuple(BOARDS),
+                   help="an emulated board: the running one (`edgeloop emulate`), else one started in the background")
     g.add_argument("--port", help="serial port of a board (e.g. /dev/ttyUSB0, or an emulator's /dev/pts/N)")
 
 
