@@ -104,7 +104,7 @@ def distill_section(teacher_label_smoothing: float = 0.1):
 
 
 def prune_section():
-    """Magnitude pruning to 75% and structured pruning of 50% of the units, on digits_mlp and har_conv1d."""
+    """Magnitude pruning to 75% and structured pruning, on the committed digits_mlp and har_conv1d."""
     _quiet()
     import keras
 
@@ -113,9 +113,12 @@ def prune_section():
     from edgeloop_host import zoo
 
     out = {}
+    # structured fraction per model: the smallest that cuts MACs >= 40% (digits_mlp: 32 -> 19 hidden units;
+    # har_conv1d: 16/32/32 -> 10/21/21 filters). Measured first with 0.5 for both: digits_mlp -1.1 points
+    # (50% fewer MACs), har_conv1d -2.0 points (72% fewer MACs, 15 fine-tuning epochs).
     cases = {
-        "digits_mlp": dict(epochs_ft=30, bs=32),
-        "har_conv1d": dict(epochs_ft=15, bs=64),
+        "digits_mlp": dict(epochs_ft=60, bs=32, structured=0.4),
+        "har_conv1d": dict(epochs_ft=30, bs=64, structured=0.35),
     }
     for name, c in cases.items():
         rec = zoo.recipe(name)
@@ -126,6 +129,15 @@ def prune_section():
         base["macs"] = PR.keras_macs(dense)["total"]
         base.update(sparse_savings(g))
         r = {"dense": base}
+        # the same fine-tuning without pruning, so pruning's cost is not hidden by the extra training
+        t0 = time.time()
+        keras.utils.set_random_seed(0)
+        ft = keras.models.clone_model(dense)
+        ft.set_weights(dense.get_weights())
+        PR.fine_tune(ft, x_tr, y_tr, epochs=c["epochs_ft"], lr=1e-3, batch_size=c["bs"])
+        r["dense_fine_tuned"] = {"float_accuracy": P.accuracy(ft, x_te, y_te), "seconds": round(time.time() - t0)}
+        r["dense_fine_tuned"]["int8_accuracy"] = int8_eval(ft, x_tr, x_te, y_te)[0]
+        r["fine_tune_epochs"] = c["epochs_ft"]
         t0 = time.time()
         m = keras.models.clone_model(dense)
         m.set_weights(dense.get_weights())
@@ -141,14 +153,15 @@ def prune_section():
         print(name, "magnitude", mag, flush=True)
         t0 = time.time()
         keras.utils.set_random_seed(0)
-        s = PR.prune_structured(dense, 0.5, x=x_tr)
+        s = PR.prune_structured(dense, c["structured"], x=x_tr)
         PR.fine_tune(s, x_tr, y_tr, epochs=c["epochs_ft"], lr=1e-3, batch_size=c["bs"])
         st = {"float_accuracy": P.accuracy(s, x_te, y_te), "macs": PR.keras_macs(s)["total"],
               "params": P.count_params(s), "seconds": round(time.time() - t0)}
         st["int8_accuracy"], st["bit_exact"], st["blob_bytes"], g = int8_eval(s, x_tr, x_te, y_te)
         st["mac_reduction"] = 1 - st["macs"] / base["macs"]
         st["arena_bytes"] = g.arena_size
-        r["structured_50"] = st
+        st["fraction"] = c["structured"]
+        r["structured"] = st
         r["dense"]["params"] = P.count_params(dense)
         print(name, "structured", st, flush=True)
         out[name] = r

@@ -264,10 +264,11 @@ def prune_structured(model, fraction: float = 0.5, x=None, keep_min: int = 2, pe
 
 
 def fine_tune(model, x, y, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32, callbacks=(),
-              verbose: int = 0):
-    """Compiles (Adam, sparse CE on logits or probabilities) and fits; returns the model."""
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _probs(model)),
+              verbose: int = 0, label_smoothing: float = 0.0):
+    """Compiles (Adam, sparse CE on logits or probabilities, optional label smoothing) and fits."""
+    from .pipeline import sparse_ce
+
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=sparse_ce(not _probs(model), label_smoothing),
                   metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks))
     return model

@@ -233,6 +233,10 @@ def build_report(name: str, model, tflite: bytes, elm: bytes, x_test: np.ndarray
             rows.insert(0, ("float Keras", acc_f))
             summary["prediction_agreement"] = round(float(np.mean(
                 np.argmax(f_out.reshape(len(f_out), -1), axis=1) == pred_q)), 4)
+            # Output resolution: samples whose float top-2 margin is below one int8 output step can flip.
+            top2 = np.sort(f_out.reshape(len(f_out), -1), axis=1)[:, -2:]
+            summary["output_step"] = round(float(t_out.scale), 5)
+            summary["margin_below_output_step"] = round(float(np.mean(top2[:, 1] - top2[:, 0] < t_out.scale)), 4)
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
         bars = ax.bar([r[0] for r in rows], [100 * r[1] for r in rows], color=["#888", "#1f77b4", "#2ca02c"][-len(rows):])
         for b, (_, a) in zip(bars, rows):
@@ -369,6 +373,7 @@ def _write_html(out: Path, name: str, s: dict, figs, graph) -> None:
         f"<td>{'n/a' if e['tflm_equal'] is None else ('yes' if e['tflm_equal'] else 'NO')}</td></tr>"
         for e in s["layers"])
     keys = [k for k in ("float_accuracy", "int8_accuracy", "int8_minus_float_points", "prediction_agreement",
+                        "output_step", "margin_below_output_step",
                         "float_auc", "int8_auc", "threshold", "int8_tpr_at_threshold", "int8_fpr_at_threshold",
                         "bit_exact_with_tflm", "n_test", "macs", "blob_bytes", "tflite_bytes", "arena_bytes") if k in s]
     facts = "".join(f"<tr><th>{esc(k.replace('_', ' '))}</th><td>{esc(str(s[k]))}</td></tr>" for k in keys)
@@ -398,6 +403,10 @@ def text_summary(s: dict) -> str:
         fa = f"float {s['float_accuracy']:.4f}  " if "float_accuracy" in s else ""
         lines.append(f"  accuracy {fa}int8 {s['int8_accuracy']:.4f}"
                      + (f"  ({s['int8_minus_float_points']:+.2f} points)" if "int8_minus_float_points" in s else ""))
+        if "margin_below_output_step" in s:
+            lines.append(f"  int8 output step {s['output_step']:.4g}; {100 * s['margin_below_output_step']:.1f}% of "
+                         "test samples have a float top-2 margin below it (they may flip class; label smoothing "
+                         "narrows the logit range)")
     worst = [e for e in s["layers"] if e["sqnr_db"] is not None]
     if worst:
         w = min(worst, key=lambda e: e["sqnr_db"])
