@@ -194,7 +194,7 @@ def _parse_ops(buf, ops, tensors):
         pos += 4 + 4 * nwords
         parser = _PARSERS.get(opcode)
         if parser is None:
-            _fail("unsupported operator %s" % _OP_NAMES.get(opcode, "code %d" % opcode))
+            raise ValueError("unsupported operator %s" % _OP_NAMES.get(opcode, "code %d" % opcode))
         name = _OP_NAMES[opcode]
         if len(words) != _NWORDS[opcode]:
             _fail("%s: %d words, expected %d" % (name, len(words), _NWORDS[opcode]))

@@ -7,7 +7,7 @@
 try:
     import _edgeloop as _c
 except ImportError:
-    _c = None
+    _c = None  # type: ignore[assignment]
 
 _P = 2**255 - 19
 _L = 2**252 + 27742317777372353535851937790883648493

@@ -7,7 +7,7 @@ import struct
 try:
     from micropython import const
 except ImportError:  # CPython
-    def const(x):
+    def const(x):  # type: ignore[misc]
         return x
 
 _INT32_MIN = const(-2147483648)
@@ -464,7 +464,7 @@ def softmax(blob, arena, a):
     _check(not _overlap(in_off, n, out_off, n), E_OVERLAP)
     _check(mult >= 0 and 0 <= ls <= 31, E_QUANT)
     _check(diff_min <= 0, E_PARAM)
-    exps = {}  # diff -> exp(scaled diff), Q0.31: at most 256 distinct differences
+    exps = {}  # type: dict  # diff -> exp(scaled diff), Q0.31: at most 256 distinct differences
     for r in range(rows):
         x = _s8(arena, in_off + r * depth, depth)
         mx = max(x)
@@ -518,7 +518,7 @@ def logistic(blob, arena, a):
     _check(_int8(zp), E_ZP)
     _check(radius >= 0, E_PARAM)
     _check(mult >= 0 and -31 <= shift <= 30, E_QUANT)
-    table = {}
+    table = {}  # type: dict
     for i in range(size):
         u = arena[in_off + i]
         v = table.get(u)

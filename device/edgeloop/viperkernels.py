@@ -137,14 +137,15 @@ def _conv(blob, arena, p: ptr32, per_channel: int):
                     if iy >= 0 and iy < in_h:
                         if whole_rows:
                             # the filter row and the input row segment are contiguous (NHWC)
-                            acc += int(_dot(xbase + (iy * in_w + ix0) * in_c, wco + ky * row, row, in_zp))
+                            acc += int(_dot(xbase + (iy * in_w + ix0) * in_c, wco + ky * row, row, in_zp))  # type: ignore[arg-type]
                         else:
                             kx = 0
                             while kx < k_w:
                                 ix = ix0 + kx * dw
                                 if ix >= 0 and ix < in_w:
-                                    acc += int(_dot(xbase + (iy * in_w + ix) * in_c,
-                                                    wco + (ky * k_w + kx) * in_c, in_c, in_zp))
+                                    acc += int(_dot(xbase + (iy * in_w + ix) * in_c,  # type: ignore[arg-type]
+                                                    wco + (ky * k_w + kx) * in_c,  # type: ignore[arg-type]
+                                                    in_c, in_zp))
                                 kx += 1
                     ky += 1
                 if b_off != -1:
@@ -244,8 +245,9 @@ def _depthwise(blob, arena, p: ptr32, accbuf):
                     while kx < k_w:
                         ix = ox * sw - pl + kx * dw
                         if ix >= 0 and ix < in_w:
-                            _dw_tap(acca, xbase + (iy * in_w + ix) * in_c,
-                                    wbase + (ky * k_w + kx) * out_c, in_c, dm, in_zp)
+                            _dw_tap(acca, xbase + (iy * in_w + ix) * in_c,  # type: ignore[arg-type]
+                                    wbase + (ky * k_w + kx) * out_c,  # type: ignore[arg-type]
+                                    in_c, dm, in_zp)
                         kx += 1
                 ky += 1
             co = 0
@@ -303,22 +305,22 @@ def bind(opcode, blob, arena, a):
         _py.check_fully_connected(blob, arena, a)
         p = _fc_words(a)
         per_channel = 0 if a[13] == 1 else 1
-        return lambda b, ar, x: _conv(blob, arena, p, per_channel)
+        return lambda b, ar, x: _conv(blob, arena, p, per_channel)  # type: ignore[arg-type]
     if opcode == 3:
         _py.check_conv_2d(blob, arena, a)
         p = array("i", a)
-        return lambda b, ar, x: _conv(blob, arena, p, 1)
+        return lambda b, ar, x: _conv(blob, arena, p, 1)  # type: ignore[arg-type]
     if opcode == 4:
         _py.check_depthwise_conv_2d(blob, arena, a)
         p = array("i", a)
         acc = array("i", [0] * a[7])
-        return lambda b, ar, x: _depthwise(blob, arena, p, acc)
+        return lambda b, ar, x: _depthwise(blob, arena, p, acc)  # type: ignore[arg-type]
     return None
 
 
 def conv_2d(blob, arena, a):
     _py.check_conv_2d(blob, arena, a)
-    _conv(blob, arena, a, 1)
+    _conv(blob, arena, a, 1)  # type: ignore[arg-type]
 
 
 def depthwise_conv_2d(blob, arena, a):
@@ -326,7 +328,7 @@ def depthwise_conv_2d(blob, arena, a):
     _py.check_depthwise_conv_2d(blob, arena, a)
     if len(_dw_acc) < a[7]:
         _dw_acc = array("i", [0] * a[7])
-    _depthwise(blob, arena, a, _dw_acc)
+    _depthwise(blob, arena, a, _dw_acc)  # type: ignore[arg-type]
 
 
 def _fc_words(a, p=None):
@@ -357,7 +359,7 @@ def _fc_words(a, p=None):
 
 def fully_connected(blob, arena, a):
     _py.check_fully_connected(blob, arena, a)
-    _conv(blob, arena, _fc_words(a, _fc_as_conv), 0 if a[13] == 1 else 1)
+    _conv(blob, arena, _fc_words(a, _fc_as_conv), 0 if a[13] == 1 else 1)  # type: ignore[arg-type]
 
 
 # The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
