@@ -112,10 +112,15 @@ try:
     _h = hasattr(hashlib, 'sha256')
 except ImportError:
     _h = False
-print(repr({'name': _i.name, 'version': tuple(_i.version[:3]), 'mpy': getattr(_i, '_mpy', 0),
+try:
+    import edgeloop as _e
+    _e = (getattr(_e, '__file__', ''), getattr(_e, 'VERSION', None))
+except Exception:
+    _e = None
+print(repr({'frozen_runtime': _e if _e and _e[0].startswith('.frozen') else None, 'name': _i.name, 'version': tuple(_i.version[:3]), 'mpy': getattr(_i, '_mpy', 0),
             'machine': getattr(_i, '_machine', sys.platform), 'platform': sys.platform, 'cmodule': _c,
             'cwd': _w, 'fs': _f, 'path': list(sys.path), 'runtime_dir': _ls(%r), 'hashlib': _h}))
-del _i, _c, _w, _f, _ls, _h
+del _i, _c, _w, _f, _ls, _h, _e
 """
 
 HASHES = """
@@ -256,8 +261,15 @@ def deploy(target, model: str | Path | None = None, manifest: str | Path | None 
 
     # -- what should be on the board
     want: list[tuple[str, bytes, str]] = []
-    for name, data in _runtime_files(flavour):
-        want.append((f"{paths['lib']}/{name}", data, "runtime"))
+    frozen = info.get("frozen_runtime")
+    if frozen and frozen[1] == package.runtime_version():
+        report.runtime_flavour = f"frozen into the firmware (edgeloop {frozen[1]})"
+    else:
+        if frozen:
+            report.warnings.append(f"the firmware has edgeloop {frozen[1]} frozen in, which shadows lib/: "
+                                   f"rebuild the firmware for runtime {package.runtime_version()}")
+        for name, data in _runtime_files(flavour):
+            want.append((f"{paths['lib']}/{name}", data, "runtime"))
     if info["cmodule"] == "usermod":
         report.natmod = "built-in"
         if natmod:
