@@ -126,9 +126,14 @@ def test_self_test_catches_a_wrong_weight_the_crc_cannot(request, digits, target
     t = _target(request, target)
     g = digits.graph
     w = g.tensors[g.ops[0].tensors[1]]
+    # change the weight column that meets the self-test input's largest (x - zero point) in every
+    # hidden unit, so that at least one active (non-clamped) unit sees it
+    x_self = g.self_test[0].reshape(-1).astype(int) - g.input().zero_point
+    k = int(abs(x_self).argmax())
     bad = bytearray(digits.elm)
-    off = _const_offset(digits.elm, g.ops[0].tensors[1])
-    bad[off] ^= 0x40
+    units, depth = w.shape
+    for row in range(units):
+        bad[_const_offset(digits.elm, g.ops[0].tensors[1]) + row * depth + k] ^= 0x40
     struct.pack_into("<I", bad, 12, zlib.crc32(bytes(bad[16:])))
     t.put_bytes(digits.elm, "good.elm")
     t.put_bytes(bytes(bad), "bad.elm")
