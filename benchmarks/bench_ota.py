@@ -1,7 +1,7 @@
 """OTA benchmark on the emulated Cortex-M3 (qemu mps2-an385, -icount shift=0: time.ticks_us() differences
 are kilo-instructions, identical from run to run). Prints the BENCHMARKS.md section's table.
 
-    .venv/bin/python tests/bench_ota.py
+    .venv/bin/python benchmarks/bench_ota.py
 
 Measures on the board: Ed25519 verification (C module and pure MicroPython), and one update of a ~5 KB and
 a ~100 KB model (blob already in RAM, i.e. without the serial transfer): begin (manifest checks +
@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "tests"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "host_tools"))
 
 import otagen  # noqa: E402
 from edgeloop_host.ota import manifest as M  # noqa: E402

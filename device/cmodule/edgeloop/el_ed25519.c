@@ -44,6 +44,9 @@ static void fe_small(fe o, int64_t v) {
 }
 
 // Carry every limb into [0, 2^16); the carry out of the top limb wraps as 2^256 = 38 (mod p).
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("unroll-loops")))
+#endif
 static void fe_carry(fe o) {
     for (int i = 0; i < 16; i++) {
         o[i] += (int64_t)1 << 16;
@@ -73,6 +76,9 @@ static void fe_sub(fe o, const fe a, const fe b) {
 // add or subtract at most four of them). Product scanning, one output limb at a time in a 64-bit
 // accumulator, with the reduction folded in: a_i b_j with i + j >= 16 lands on limb i + j - 16 times 38
 // (2^256 = 38 mod p); |acc| < 16 * 2^20 * 38 * 2^20 < 2^50. Two carry passes bring every limb below 2^17.
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("unroll-loops")))
+#endif
 static void fe_mul(fe o, const fe a, const fe b) {
     int32_t x[16], y[16], y38[16];
     for (int i = 0; i < 16; i++) {
