@@ -248,9 +248,12 @@ class Updater:
         if self.now is not None:
             return self.now()
         import time
-        t = time.time()
-        if time.gmtime(0)[0] == 2000:
-            t += 946684800
+        try:
+            t = time.time()
+            if time.gmtime(0)[0] == 2000:   # MicroPython's embedded epoch
+                t += 946684800
+        except (AttributeError, OSError):
+            return None
         return t if t > 1704067200 else None   # a clock before 2024 is not set
 
     # ---- download ---------------------------------------------------------------------------------
