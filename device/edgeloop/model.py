@@ -6,14 +6,13 @@ from array import array
 from micropython import const
 
 from . import backend
-from . import blob as _blob
 
 _LATENCY_RING = const(32)
 
 
 class Model:
     def __init__(self, buf, backend_name="auto"):
-        info = _blob.parse(buf)
+        info = _parse(buf)
         # The C kernels read int32 constants in place and need them 4-byte aligned in memory; a blob
         # from an unaligned ROMFS image (or a sliced buffer) is copied once to RAM instead.
         self.zero_copy = _aligned(buf)
@@ -165,6 +164,27 @@ class Model:
             return None
         v = sorted(self.latency_us[:n])
         return v[0], v[n // 2], v[-1]
+
+
+def _parse(buf):
+    # The blob parser (the runtime's largest module) is needed only while a model loads: import it
+    # then, and drop it afterwards so its bytecode leaves the heap.
+    from . import blob
+    try:
+        return blob.parse(buf)
+    finally:
+        _unload("blob")
+
+
+def _unload(name):
+    import sys
+    sys.modules.pop("edgeloop." + name, None)
+    pkg = sys.modules.get("edgeloop")
+    if pkg is not None:
+        try:
+            delattr(pkg, name)
+        except (AttributeError, TypeError):
+            pass
 
 
 def _aligned(buf):
