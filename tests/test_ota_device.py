@@ -309,3 +309,23 @@ def test_pull_over_http_resumes(unix_target, fleet, tmp_path):
     assert 0 < have < len(ups["new"][0])
     gets = [ln for ln in log if "digits.elm" in ln]
     assert len(gets) == 2 and " 206 " in gets[1]
+
+
+def test_factory_model_from_deploy_is_adopted_through_the_verified_path(unix_target, fleet):
+    """`edgeloop deploy` puts model.elm + model.mf in the root; a board with no OTA state installs that
+    model into a slot (signature, SHA-256, format, self-test) on its first load(); a bad one is refused."""
+    t = unix_target
+    _put_helpers(t)
+    ups = otagen.update_set(fleet, otagen.SMALL)
+    t.put_bytes(ups["base"][0], "fac/model.elm")
+    t.put_bytes(ups["base"][1], "fac/model.mf")
+    t.put_bytes(ups["bad"][0], "fac/bad.elm")
+    t.put_bytes(ups["bad"][1], "fac/bad.mf")
+    code = ("import ota_check as C\nfrom edgeloop import ota\nC.rmtree('ota_fac')\nC.rmtree('ota_fac2')\n"
+            f"U = lambda root, f: ota.Updater(root, public_key={fleet.pub!r}, factory=f)\n"
+            "a = U('ota_fac', ('fac/model.elm', 'fac/model.mf')).load().version\n"
+            "s = U('ota_fac', None).state()\n"
+            "b = C.outcome(lambda: U('ota_fac2', ('fac/bad.elm', 'fac/bad.mf')).load())\n"
+            "c = C.outcome(lambda: U('ota_fac2', None).load())\n"
+            "print(repr((a, s.active_version, s.counter, b[0], c[0])))")
+    assert ast.literal_eval(t.exec(code, timeout=120).strip()) == (1, 1, 1, "no_model", "no_model")

@@ -157,10 +157,12 @@ class Updater:
     max_attempts: boots a pending model gets before the runtime reverts by itself. app_confirm: when
     True a pending model that passes its self-test stays on trial until the app calls confirm().
     now: a callable giving Unix seconds for manifest expiry (None: use time.time() when the clock is
-    set, else reject a manifest that has an expiry). crypto: auto | c | python (Ed25519 backend)."""
+    set, else reject a manifest that has an expiry). crypto: auto | c | python (Ed25519 backend).
+    factory: (blob path, manifest path) of a model installed by `edgeloop deploy`; a board with no OTA
+    state installs it into a slot through the normal verified path on its first load()."""
 
     def __init__(self, root="ota", public_key=None, slot_size=256 * 1024, max_attempts=3,
-                 app_confirm=False, now=None, crypto="auto"):
+                 app_confirm=False, now=None, crypto="auto", factory=("model.elm", "model.mf")):
         self.root = root.rstrip("/") or "/"
         try:
             os.mkdir(self.root)
@@ -180,6 +182,7 @@ class Updater:
         self.app_confirm = app_confirm
         self.now = now
         self.crypto = crypto
+        self.factory = factory
         self._verified = None   # manifest bytes verified in this session
         self._trial = None      # state of a model on trial awaiting confirm()
 
@@ -377,10 +380,32 @@ class Updater:
         m = self._slot_manifest(slot)
         return Model(self._read_verified(slot, m), backend_name)
 
+    def install_file(self, blob_path, manifest):
+        """begin / write / finish from a blob file (a factory model, or one copied by other means)."""
+        off = self.begin(manifest)
+        with open(blob_path, "rb") as f:
+            f.seek(off)
+            while True:
+                b = f.read(4096)
+                if not b:
+                    break
+                off = self.write(off, b)
+        return self.finish()
+
     def load(self, backend="auto"):
         """Boot-time load: try a pending model (counted attempt, self-test), confirm or revert, and return
         the Model to run. Raises OTAError("no_model") when nothing is installed."""
         s = self.state()
+        if s.active == NONE and s.pending == NONE and s.seq == 0 and self.factory:
+            try:
+                with open(self.factory[1], "rb") as f:
+                    mf = f.read()
+                os.stat(self.factory[0])
+            except OSError:
+                mf = None
+            if mf is not None:
+                self.install_file(self.factory[0], mf)
+                s = self.state()
         if s.pending != NONE:
             if s.attempts >= self.max_attempts:
                 self._revert(s, R_ATTEMPTS)
