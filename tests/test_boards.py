@@ -134,11 +134,13 @@ def test_image_reads_back_at_micropythons_offset(name, tmp_path):
     mf = tmp_path / "model.mf"
     mf.write_bytes(b"manifest bytes (opaque here)")
     out = tmp_path / ("flash.bin" if b["kind"] == "esp32" else "flash.uf2")
-    r = subprocess.run([EDGELOOP, "image", "--board", name, "--firmware", str(fw), "--model", str(MODEL),
+    model = tmp_path / "model.elm"
+    model.write_bytes(MODEL.read_bytes())
+    r = subprocess.run([EDGELOOP, "image", "--board", name, "--firmware", str(fw), "--model", str(model),
                         "--manifest", str(mf), "--pubkey", str(key), "-o", str(out)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr + r.stdout
-    want = {"model.elm": MODEL.read_bytes(), "model.mf": mf.read_bytes(), "ota/trust.pub": key.read_bytes()}
+    want = {"model.elm": model.read_bytes(), "model.mf": mf.read_bytes(), "ota/trust.pub": key.read_bytes()}
     data = out.read_bytes()
     if b["kind"] == "esp32":
         base = b["flash"]["firmware_offset"]
@@ -324,19 +326,21 @@ def test_deploy_then_diag_on_emulated_board(board, run_dir, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
+    model = tmp_path / "model.elm"      # a private copy: the committed model may be regenerated meanwhile
+    model.write_bytes(MODEL.read_bytes())
     mf = tmp_path / "model.mf"
     mf.write_bytes(b"opaque manifest")
     key = tmp_path / "trust.pub"
     key.write_bytes(hashlib.sha256(b"key").digest())
-    first = edgeloop("deploy", "--board", board, "--model", str(MODEL), "--manifest", str(mf), "--pubkey", str(key))
+    first = edgeloop("deploy", "--board", board, "--model", str(model), "--manifest", str(mf), "--pubkey", str(key))
     sent = re.search(r"sent\s+(\d+) file\(s\), (\d+) B in ([\d.]+) s", first)
     assert int(sent.group(1)) >= 12 and "model       loads on the board: yes" in first, first
-    second = edgeloop("deploy", "--board", board, "--model", str(MODEL), "--manifest", str(mf), "--pubkey", str(key))
+    second = edgeloop("deploy", "--board", board, "--model", str(model), "--manifest", str(mf), "--pubkey", str(key))
     assert "sent        0 file(s), 0 B" in second and "copied" not in second, second
     print(f"{board}: first deploy {sent.group(1)} files, {sent.group(2)} B in {sent.group(3)} s; second: "
           + re.search(r"sent .*", second).group(0))
     d = json.loads(edgeloop("diag", "--board", board, "--json"))
-    assert d["runtime"] and d["model"]["bytes"] == len(MODEL.read_bytes()) and d["self_test"] is True
+    assert d["runtime"] and d["model"]["bytes"] == len(model.read_bytes()) and d["self_test"] is True
     assert d["c_module"] == "usermod" and d["model"]["backend"] == "c"
     assert d["fs"]["path"] == "/flash"
     # the real mpremote CLI sees the same files (its own sha256 over its own connection)
@@ -344,7 +348,7 @@ def test_deploy_then_diag_on_emulated_board(board, run_dir, tmp_path):
     r = subprocess.run([MPREMOTE, "connect", info["pty"], "fs", "sha256sum", ":model.elm", ":ota/trust.pub"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert hashlib.sha256(MODEL.read_bytes()).hexdigest() in r.stdout
+    assert hashlib.sha256(model.read_bytes()).hexdigest() in r.stdout
     assert hashlib.sha256(key.read_bytes()).hexdigest() in r.stdout
     r = subprocess.run([EDGELOOP, "emulate", "--board", board, "--stop"], capture_output=True, text=True)
     assert "stopped" in r.stdout

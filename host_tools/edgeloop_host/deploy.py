@@ -164,6 +164,19 @@ def parse_mpy_header(data: bytes) -> tuple[int, int, str | None]:
     return data[1], data[2] & 3, MPY_ARCH_NAMES.get(data[2] >> 2)
 
 
+# Native code MicroPython loads on a board of each arch, best first (thumb: its own arch and older ones).
+COMPATIBLE = {
+    "armv7em": ("armv7em", "armv7m", "armv6m"),
+    "armv7emsp": ("armv7emsp", "armv7em", "armv7m", "armv6m"),
+    "armv7emdp": ("armv7emdp", "armv7emsp", "armv7em", "armv7m", "armv6m"),
+    "armv7m": ("armv7m", "armv6m"),
+}
+
+
+def compatible(board_arch: str | None) -> tuple[str, ...]:
+    return COMPATIBLE.get(board_arch, (board_arch,)) if board_arch else ()
+
+
 def _arch_ok(natmod_arch: str, board_arch: str) -> bool:
     # MicroPython loads native code of its own arch, and armv6m code on the armv7m family.
     return natmod_arch == board_arch or (natmod_arch == "armv6m" and board_arch in
@@ -217,7 +230,7 @@ def _natmod_for(arch: str, natmod: str | Path | None) -> tuple[bytes, str] | Non
         return data, str(natmod)
     from . import toolchain
 
-    cand = arch if arch in toolchain.NATMOD_ARCHS else None
+    cand = next((a for a in compatible(arch) if a in toolchain.NATMOD_ARCHS), None)
     if cand is None:
         return None
     path = toolchain.firmware_path(toolchain.natmod_name(cand))
@@ -249,8 +262,9 @@ def deploy(target, model: str | Path | None = None, manifest: str | Path | None 
     from . import package
 
     native_ok = info["mpy_version"] == MPY_VERSION and info["mpy_sub"] == MPY_SUB_VERSION
-    if arch in package.ARCHS and native_ok:
-        flavour = arch
+    usable = [a for a in compatible(arch) if a in package.ARCHS]
+    if usable and native_ok:
+        flavour = usable[0]
     else:
         flavour = "py"
         if arch and not native_ok:
@@ -332,6 +346,7 @@ def deploy(target, model: str | Path | None = None, manifest: str | Path | None 
         report.files.append(FileAction(r, 0, "removed", "stale"))
     if todo:
         say(f"copying {len(todo)} file(s), {sum(len(d) for _, d, _, _ in todo)} B")
+        target.reset()   # a fresh heap for the receiver (the probe imported the runtime)
         put_many = getattr(target, "put_many", None)
         if put_many is not None:    # one compressed stream for all files (targets.QemuTarget)
             put_many([(data, r) for r, data, _, _ in todo])

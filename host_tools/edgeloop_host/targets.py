@@ -827,7 +827,9 @@ class SerialTarget(QemuTarget):
 
         arch_no, has_c = out.split()
         arch = MPY_ARCH_NAMES.get(int(arch_no))
-        self.mpy_archs = (arch, "armv6m") if arch in ("armv7m", "armv7emsp") else ((arch,) if arch else ())
+        from .deploy import compatible
+
+        self.mpy_archs = compatible(arch)
         self.has_cmodule = has_c == "True"
 
     def restart(self) -> None:
