@@ -352,3 +352,46 @@ def test_deploy_then_diag_on_emulated_board(board, run_dir, tmp_path):
     assert hashlib.sha256(key.read_bytes()).hexdigest() in r.stdout
     r = subprocess.run([EDGELOOP, "emulate", "--board", board, "--stop"], capture_output=True, text=True)
     assert "stopped" in r.stdout
+
+
+@pytest.mark.qemu
+def test_emulate_background_status_and_repl_passthrough(run_dir):
+    """`edgeloop emulate --background/--status/--stop`, and `edgeloop repl` is mpremote's REPL on it."""
+    import pty
+    import select
+    import time
+
+    r = subprocess.run([EDGELOOP, "emulate", "--board", "qemu-rv32", "--background"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and "mpremote connect /dev/pts/" in r.stdout, r.stderr
+    r = subprocess.run([EDGELOOP, "emulate", "--board", "qemu-rv32", "--status"], capture_output=True, text=True)
+    assert "running, pid" in r.stdout
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the real command on a terminal
+        os.execv(EDGELOOP, [EDGELOOP, "repl", "--board", "qemu-rv32"])
+    buf = b""
+    try:
+        deadline = time.monotonic() + 60
+        sent = False
+        while b"42" not in buf.split(b"6*7", 1)[-1] and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    break
+            if not sent and b"Connected to MicroPython" in buf:
+                time.sleep(0.5)
+                os.write(fd, b"\r")
+                time.sleep(0.3)
+                os.write(fd, b"print(6*7)\r")
+                sent = True
+        os.write(fd, b"\x1d")   # Ctrl-] leaves mpremote's REPL
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert b"42" in buf.split(b"6*7", 1)[-1], buf[-500:]
+    assert os.waitstatus_to_exitcode(status) == 0
+    r = subprocess.run([EDGELOOP, "emulate", "--board", "qemu-rv32", "--stop"], capture_output=True, text=True)
+    assert "stopped" in r.stdout
+    r = subprocess.run([EDGELOOP, "emulate", "--board", "qemu-rv32", "--status"], capture_output=True, text=True)
+    assert "not running" in r.stdout
