@@ -117,15 +117,6 @@ def qemu_m0_target():
     """Emulated Cortex-M0 board (qemu microbit, nRF51, armv6m), /flash on a 112 KB littlefs RAM disk.
     The runtime goes on as precompiled armv6m .mpy files (as `edgeloop deploy` installs it): the
     source would not leave room on the small disk."""
-    from edgeloop_host.deploy import _runtime_files
-    from edgeloop_host.targets import open_target
-
-    t = open_target("qemu-m0", device_dir=DEVICE_DIR)
-    try:
-        t.put_many([(data, f"lib/{name}") for name, data in _runtime_files("armv6m")])
-        t.reset()
-    except Exception:
-        t.close()
-        raise
+    t = _open("qemu-m0")
     yield t
     t.close()

@@ -68,6 +68,7 @@ BOARDS = {
         "qemu_args": ("-global", "nrf51-soc.flash-size=1048576", "-global", "nrf51-soc.sram-size=262144"),
         "build": "qemu-m0",
         "mpy_archs": ("armv6m",),
+        "precompiled_runtime": True,   # the runtime's source does not fit next to test data on 112 KB
         "description": "nRF51 Cortex-M0 (armv6m, the RP2040 ISA), 128 KB heap, 112 KB littlefs RAM disk on /flash",
     },
 }
@@ -733,7 +734,14 @@ class QemuTarget(Target):
         return b"".join(binascii.a2b_base64(line) for line in out.split())
 
     def install_runtime(self) -> None:
-        self.put_many([(f.read_bytes(), str(r)) for f, r in _runtime_files(self.device_dir)])
+        spec = BOARDS.get(self.board, {})
+        if spec.get("precompiled_runtime"):
+            # small disk: the runtime as `edgeloop deploy` installs it (.mpy for the board's arch)
+            from .deploy import _runtime_files as _mpy_files
+
+            self.put_many([(data, f"lib/{name}") for name, data in _mpy_files(spec["mpy_archs"][0])])
+        else:
+            self.put_many([(f.read_bytes(), str(r)) for f, r in _runtime_files(self.device_dir)])
         self.reset()  # modules imported earlier would shadow the new files
 
 
