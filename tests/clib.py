@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 SRC_DIR = REPO / "device" / "cmodule" / "edgeloop"
 EXCLUDE = {"mod_edgeloop.c"}
 
-WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla"]
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla", "-DEL_HOST_TESTS"]
 VARIANTS = {
     # name: (compiler, flags, extra environment the loading process needs)
     "O2": ("cc", ["-O2"]),

@@ -1,6 +1,7 @@
 // DEPTHWISE_CONV_2D: TFLM reference_integer_ops::DepthwiseConvPerChannel (NHWC, N = 1,
 // filter [1, k_h, k_w, out_c], out_c = in_c * depth_multiplier).
 #include "el_common.h"
+EL_HOT
 
 int el_depthwise_conv_2d(const int32_t *a, size_t nargs, const uint8_t *blob, size_t blob_len,
                          int8_t *arena, size_t arena_len) {

@@ -1,5 +1,27 @@
 // FULLY_CONNECTED: TFLM reference_integer_ops::FullyConnected (per-tensor or per-channel).
-#include "el_common.h"
+#include "el_gemm.h"
+EL_HOT
+
+typedef struct {
+    const int8_t *x;  // [batches][k]
+    int32_t k;
+    int32_t offset;   // -input zero point
+} el_fc_ctx;
+
+static void el_fc_fill(void *vctx, int32_t pix, int32_t k0, int32_t n, int32_t *dst, int stride) {
+    const el_fc_ctx *c = (const el_fc_ctx *)vctx;
+    const int8_t *x = c->x + (size_t)pix * (size_t)c->k + (size_t)k0, *xe = x + n;
+    const int32_t offset = c->offset;
+    if (stride == 1) {
+        while (x < xe) {
+            *dst++ = *x++ + offset;
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; ++i) {
+        dst[i * stride] = x[i] + offset;
+    }
+}
 
 int el_fully_connected(const int32_t *a, size_t nargs, const uint8_t *blob, size_t blob_len,
                        int8_t *arena, size_t arena_len) {
@@ -47,31 +69,24 @@ int el_fully_connected(const int32_t *a, size_t nargs, const uint8_t *blob, size
         return st;
     }
 
-    const int32_t *mult = (const int32_t *)(const void *)(blob + a[EL_FC_MULT_OFF]);
-    const int32_t *shift = (const int32_t *)(const void *)(blob + a[EL_FC_SHIFT_OFF]);
-    const int8_t *weights = (const int8_t *)(blob + w_off);
-    const int32_t *bias = b_off == -1 ? NULL : (const int32_t *)(const void *)(blob + b_off);
-    const int32_t in_offset = -a[EL_FC_IN_ZP];
-    const int32_t out_zp = a[EL_FC_OUT_ZP];
-    const int per_channel = nq != 1;
-    for (int32_t b = 0; b < batches; ++b) {
-        const int8_t *x = arena + in_off + (int64_t)b * depth;
-        int8_t *y = arena + out_off + (int64_t)b * units;
-        const int8_t *w = weights;
-        for (int32_t c = 0; c < units; ++c) {
-            // Unsigned accumulation: TFLM's int32 wrap-around, without signed-overflow UB.
-            uint32_t acc = 0;
-            for (int32_t k = 0; k < depth; ++k) {
-                acc += (uint32_t)((x[k] + in_offset) * w[k]);
-            }
-            w += depth;
-            if (bias != NULL) {
-                acc += (uint32_t)bias[c];
-            }
-            const int q = per_channel ? c : 0;
-            const int32_t v = el_wadd(el_mbqm_i((int32_t)acc, mult[q], shift[q]), out_zp);
-            y[c] = (int8_t)el_clamp(v, act_min, act_max);
-        }
-    }
+    el_fc_ctx ctx = {arena + in_off, depth, -a[EL_FC_IN_ZP]};
+    el_gemm_t g;
+    g.w = (const int8_t *)(blob + w_off);
+    g.rows = units;
+    g.k = depth;
+    g.bias = b_off == -1 ? NULL : (const int32_t *)(const void *)(blob + b_off);
+    g.mult = (const int32_t *)(const void *)(blob + a[EL_FC_MULT_OFF]);
+    g.shift = (const int32_t *)(const void *)(blob + a[EL_FC_SHIFT_OFF]);
+    g.per_channel = nq != 1;
+    g.out_zp = a[EL_FC_OUT_ZP];
+    g.act_min = act_min;
+    g.act_max = act_max;
+    g.out = arena + out_off;
+    g.npix = batches;
+    g.fill = el_fc_fill;
+    g.ctx = &ctx;
+    g.fold = 0;
+    g.in_offset = 0;
+    el_gemm_run(&g);
     return EL_OK;
 }

@@ -39,6 +39,7 @@ int32_t el_mbqm(int32_t x, int32_t multiplier, int shift) {
     return el_mbqm_i(x, multiplier, shift);
 }
 
+#ifdef EL_HOST_TESTS  // only the host tests call these; the boards keep the flash
 int32_t el_exp_neg(int32_t a, int integer_bits) {
     return el_exp_on_negative_values(a, integer_bits);
 }
@@ -46,6 +47,7 @@ int32_t el_exp_neg(int32_t a, int integer_bits) {
 int32_t el_logistic_fp(int32_t a, int integer_bits) {
     return el_fp_logistic(a, integer_bits);
 }
+#endif
 
 // ---- CRC-32, nibble table: 64 bytes of table, 2 lookups per byte ----
 

@@ -42,8 +42,10 @@ const char *el_status_str(int status);
 int32_t el_srdhm(int32_t a, int32_t b);                  // SaturatingRoundingDoublingHighMul
 int32_t el_rdbypot(int32_t x, int exponent);             // RoundingDivideByPOT, exponent 0..31
 int32_t el_mbqm(int32_t x, int32_t multiplier, int shift);  // MultiplyByQuantizedMultiplier
+#ifdef EL_HOST_TESTS
 int32_t el_exp_neg(int32_t a, int integer_bits);         // exp_on_negative_values, integer_bits 1..5
 int32_t el_logistic_fp(int32_t a, int integer_bits);     // gemmlowp::logistic, integer_bits 1..5
+#endif
 
 // ---- FULLY_CONNECTED (TFLM reference_integer_ops::FullyConnected, per-channel or per-tensor) ----
 enum {

@@ -5,6 +5,7 @@ add_library(usermod_edgeloop INTERFACE)
 target_sources(usermod_edgeloop INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/el_kernels.c
     ${CMAKE_CURRENT_LIST_DIR}/mod_edgeloop.c
+    ${CMAKE_CURRENT_LIST_DIR}/el_gemm.c
     ${CMAKE_CURRENT_LIST_DIR}/el_fc.c
     ${CMAKE_CURRENT_LIST_DIR}/el_conv.c
     ${CMAKE_CURRENT_LIST_DIR}/el_depthwise.c

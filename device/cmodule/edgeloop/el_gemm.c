@@ -1,0 +1,668 @@
+// Shared core of FULLY_CONNECTED and CONV_2D: see el_gemm.h.
+//
+// Layout: an activation panel xbuf[k][P] (int32 x' = x - zero point, P pixels interleaved, a k-chunk at
+// a time), the weight rows read in place from the blob, accumulators acc[p][row] of a tile of up to
+// EL_RT rows, and a requantization table of the tile's rows. Micro-kernels run over all the row groups
+// of a tile in one call. Portable C everywhere, plus per ISA where gcc's code is far from the machine:
+//   armv7m (Cortex-M3/M4/M7): CONV_2D on 2 rows x 3 pixels with SMLAL, two weight rows packed in one
+//       operand (w0 + w1 * 2^23) so that one instruction does two MACs (64-bit lanes stay exact over
+//       chunks of <= 128 taps); FULLY_CONNECTED (one pixel) with MLA on 4 rows; requantization.
+//   armv6m (Cortex-M0/M0+): 4 rows, accumulators in high registers (8 low registers only).
+#include "el_gemm.h"
+EL_HOT
+
+#if defined(EL_FORCE_GENERIC)
+#define EL_ARCH_GENERIC 1
+#elif defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+#define EL_ARCH_ARMV7M 1
+#elif defined(__ARM_ARCH_6M__)
+#define EL_ARCH_ARMV6M 1
+#elif defined(__riscv) && defined(__riscv_xlen) && __riscv_xlen == 32
+#define EL_ARCH_RV32 1
+#else
+#define EL_ARCH_GENERIC 1
+#endif
+
+#define EL_XBUF_WORDS 512   // activation panel: 2 KB of stack
+#define EL_RT 32            // rows per tile; the armv7m assembly assumes 32 (128 bytes per acc row)
+#define EL_MAX_P 3
+
+// Arguments of a micro-kernel call (the assembly reads the fields at offsets 0, 4, ..., 24).
+typedef struct {
+    const int32_t *x;   // panel [kc][P]
+    const int8_t *w;    // row 0 of the tile, at the chunk's first tap
+    int32_t wstride;    // bytes from one weight row to the next (k)
+    int32_t ngroups;    // groups of R rows to compute
+    int32_t kc;         // taps in this chunk, >= 1 (<= kc_max)
+    uint32_t *acc;      // acc[p * EL_RT + row]
+    int32_t first;      // 1: store the sums, 0: add them
+} el_mk_args;
+
+typedef void (*el_micro_fn)(const el_mk_args *a);
+typedef struct {
+    el_micro_fn fn;
+    int r, p;
+    int32_t kc_max;     // taps per call with x' = x - zero point (|x'| <= 255)
+    int32_t kc_max_raw; // taps per call with raw x (|x| <= 128)
+    int32_t rt;         // rows per tile: a multiple of r, <= EL_RT
+} el_micro_t;
+
+#define EL_MAC(a, x, w) a += (uint32_t)((x) * (w))
+
+EL_INLINE void el_acc_put(uint32_t *acc, uint32_t v, int first) {
+    *acc = first ? v : *acc + v;
+}
+
+// ---- portable micro-kernels ----
+
+// Tail rows (and any P): one row at a time.
+static void el_micro_c_r1(const el_mk_args *a, int P) {
+    if (P == 1) {
+        for (int32_t g = 0; g < a->ngroups; ++g) {
+            const int8_t *w = a->w + (size_t)g * (size_t)a->wstride;
+            const int32_t *x = a->x, *xe = x + a->kc;
+            uint32_t s = 0;
+            while (x < xe) {
+                EL_MAC(s, *x++, *w++);
+            }
+            el_acc_put(a->acc + g, s, a->first);
+        }
+        return;
+    }
+    for (int32_t g = 0; g < a->ngroups; ++g) {
+        const int8_t *w = a->w + (size_t)g * (size_t)a->wstride;
+        for (int p = 0; p < P; ++p) {
+            uint32_t s = 0;
+            for (int32_t i = 0; i < a->kc; ++i) {
+                EL_MAC(s, a->x[i * P + p], w[i]);
+            }
+            el_acc_put(a->acc + p * EL_RT + g, s, a->first);
+        }
+    }
+}
+
+#if EL_ARCH_GENERIC || EL_ARCH_RV32
+static void el_micro_c_r4p1(const el_mk_args *a) {
+    const size_t ws = (size_t)a->wstride;
+    for (int32_t g = 0; g < a->ngroups; ++g) {
+        const int8_t *w0 = a->w + 4 * (size_t)g * ws, *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+        const int32_t *x = a->x;
+        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t i = 0; i < a->kc; ++i) {
+            const int32_t xv = x[i];
+            EL_MAC(a0, xv, w0[i]);
+            EL_MAC(a1, xv, w1[i]);
+            EL_MAC(a2, xv, w2[i]);
+            EL_MAC(a3, xv, w3[i]);
+        }
+        uint32_t *acc = a->acc + 4 * g;
+        el_acc_put(acc, a0, a->first);
+        el_acc_put(acc + 1, a1, a->first);
+        el_acc_put(acc + 2, a2, a->first);
+        el_acc_put(acc + 3, a3, a->first);
+    }
+}
+
+static void el_micro_c_r4p3(const el_mk_args *a) {
+    const size_t ws = (size_t)a->wstride;
+    for (int32_t g = 0; g < a->ngroups; ++g) {
+        const int8_t *w0 = a->w + 4 * (size_t)g * ws, *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+        const int32_t *x = a->x, *xe = x + 3 * a->kc;
+        uint32_t a00 = 0, a01 = 0, a02 = 0, a10 = 0, a11 = 0, a12 = 0;
+        uint32_t a20 = 0, a21 = 0, a22 = 0, a30 = 0, a31 = 0, a32 = 0;
+        while (x < xe) {
+            const int32_t x0 = x[0], x1 = x[1], x2 = x[2];
+            int32_t w;
+            x += 3;
+            w = *w0++;
+            EL_MAC(a00, x0, w);
+            EL_MAC(a01, x1, w);
+            EL_MAC(a02, x2, w);
+            w = *w1++;
+            EL_MAC(a10, x0, w);
+            EL_MAC(a11, x1, w);
+            EL_MAC(a12, x2, w);
+            w = *w2++;
+            EL_MAC(a20, x0, w);
+            EL_MAC(a21, x1, w);
+            EL_MAC(a22, x2, w);
+            w = *w3++;
+            EL_MAC(a30, x0, w);
+            EL_MAC(a31, x1, w);
+            EL_MAC(a32, x2, w);
+        }
+        uint32_t *acc = a->acc + 4 * g;
+        const int f = a->first;
+        el_acc_put(acc, a00, f);
+        el_acc_put(acc + 1, a10, f);
+        el_acc_put(acc + 2, a20, f);
+        el_acc_put(acc + 3, a30, f);
+        el_acc_put(acc + EL_RT, a01, f);
+        el_acc_put(acc + EL_RT + 1, a11, f);
+        el_acc_put(acc + EL_RT + 2, a21, f);
+        el_acc_put(acc + EL_RT + 3, a31, f);
+        el_acc_put(acc + 2 * EL_RT, a02, f);
+        el_acc_put(acc + 2 * EL_RT + 1, a12, f);
+        el_acc_put(acc + 2 * EL_RT + 2, a22, f);
+        el_acc_put(acc + 2 * EL_RT + 3, a32, f);
+    }
+}
+
+static const el_micro_t el_micro_fc = {el_micro_c_r4p1, 4, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+static const el_micro_t el_micro_conv = {el_micro_c_r4p3, 4, 3, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+#endif
+
+// ---- armv7m ----
+#if EL_ARCH_ARMV7M
+// FULLY_CONNECTED, one pixel: 5 rows with MLA, 8 taps per loop turn (90 instructions / 40 MACs);
+// the first tap uses MUL, so the sums need no clearing. Loop registers: r0 x, r1 end, r2-r6 weight
+// rows, r7-r11 sums, r12 x', lr w. Frame: [sp] args, [sp, 4] weight cursor, [sp, 8] acc cursor,
+// [sp, 12] groups left, [sp, 16] x end, [sp, 20] end of the taps before the unrolled loop.
+#define EL_M3_FC_STEP(op) \
+        "ldr r12, [r0], #4\n" \
+        "ldrsb lr, [r2], #1\n" \
+        op " r7, r12, lr" EL_M3_ACC(r7) "\n" \
+        "ldrsb lr, [r3], #1\n" \
+        op " r8, r12, lr" EL_M3_ACC(r8) "\n" \
+        "ldrsb lr, [r4], #1\n" \
+        op " r9, r12, lr" EL_M3_ACC(r9) "\n" \
+        "ldrsb lr, [r5], #1\n" \
+        op " r10, r12, lr" EL_M3_ACC(r10) "\n" \
+        "ldrsb lr, [r6], #1\n" \
+        op " r11, r12, lr" EL_M3_ACC(r11) "\n"
+__attribute__((naked)) static void el_micro_m3_r5p1(const el_mk_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "sub sp, sp, #24\n"
+        "str r0, [sp]\n"
+        "ldr r1, [r0, #4]\n"
+        "str r1, [sp, #4]\n"
+        "ldr r1, [r0, #20]\n"
+        "str r1, [sp, #8]\n"
+        "ldr r1, [r0, #12]\n"
+        "str r1, [sp, #12]\n"
+        "ldr r2, [r0, #0]\n"
+        "ldr r1, [r0, #16]\n"
+        "add r3, r2, r1, lsl #2\n"
+        "str r3, [sp, #16]\n"
+        "sub r1, r1, #1\n"
+        "and r1, r1, #7\n"
+        "add r1, r2, r1, lsl #2\n"
+        "add r1, r1, #4\n"
+        "str r1, [sp, #20]\n"
+        "5:\n"
+        "ldr r12, [sp]\n"
+        "ldr r2, [sp, #4]\n"
+        "ldr lr, [r12, #8]\n"
+        "add r3, r2, lr\n"
+        "add r4, r3, lr\n"
+        "add r5, r4, lr\n"
+        "add r6, r5, lr\n"
+        "add lr, r6, lr\n"
+        "str lr, [sp, #4]\n"
+        "ldr r0, [r12, #0]\n"
+#define EL_M3_ACC(r)
+        EL_M3_FC_STEP("mul")
+#undef EL_M3_ACC
+#define EL_M3_ACC(r) ", " #r
+        "ldr r1, [sp, #20]\n"
+        "cmp r0, r1\n"
+        "beq 2f\n"
+        "1:\n"
+        EL_M3_FC_STEP("mla")
+        "cmp r0, r1\n"
+        "bne 1b\n"
+        "2:\n"
+        "ldr r1, [sp, #16]\n"
+        "cmp r0, r1\n"
+        "beq 4f\n"
+        "3:\n"
+        EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla")
+        EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla") EL_M3_FC_STEP("mla")
+#undef EL_M3_ACC
+        "cmp r0, r1\n"
+        "bne 3b\n"
+        "4:\n"
+        "ldr r1, [sp, #8]\n"
+        "ldr r12, [sp]\n"
+        "ldr r12, [r12, #24]\n"
+        "cmp r12, #0\n"
+        "bne 6f\n"
+        "ldm r1, {r0, r2, r3, r4, r5}\n"
+        "add r7, r7, r0\n"
+        "add r8, r8, r2\n"
+        "add r9, r9, r3\n"
+        "add r10, r10, r4\n"
+        "add r11, r11, r5\n"
+        "6:\n"
+        "stm r1!, {r7, r8, r9, r10, r11}\n"
+        "str r1, [sp, #8]\n"
+        "ldr r1, [sp, #12]\n"
+        "subs r1, r1, #1\n"
+        "str r1, [sp, #12]\n"
+        "bne 5b\n"
+        "add sp, sp, #24\n"
+        "pop {r4-r11, pc}\n");
+}
+#undef EL_M3_FC_STEP
+
+// One row, one pixel (the rows FULLY_CONNECTED's 5-row groups leave over): MLA, 4 taps per turn.
+// r0 x, r1 end, r2 w, r3 sum, r4 x', r5 w'; r6 args, r7 rows left, r8 acc, r9 weight cursor.
+__attribute__((naked)) static void el_micro_m3_r1p1(const el_mk_args *a) {
+    __asm__ volatile(
+        "push {r4-r9, lr}\n"
+        "mov r6, r0\n"
+        "ldr r7, [r6, #12]\n"
+        "ldr r8, [r6, #20]\n"
+        "ldr r9, [r6, #4]\n"
+        "5:\n"
+        "mov r2, r9\n"
+        "ldr r0, [r6, #8]\n"
+        "add r9, r9, r0\n"
+        "ldr r0, [r6, #0]\n"
+        "ldr r1, [r6, #16]\n"
+        "movs r3, #0\n"
+        "and r4, r1, #3\n"
+        "add r1, r0, r1, lsl #2\n"
+        "cbz r4, 2f\n"
+        "1:\n"
+        "ldr r5, [r0], #4\n"
+        "ldrsb r12, [r2], #1\n"
+        "mla r3, r5, r12, r3\n"
+        "subs r4, r4, #1\n"
+        "bne 1b\n"
+        "2:\n"
+        "cmp r0, r1\n"
+        "beq 4f\n"
+        "3:\n"
+        "ldm r0!, {r4, r5}\n"
+        "ldrsb r12, [r2], #1\n"
+        "mla r3, r4, r12, r3\n"
+        "ldrsb r12, [r2], #1\n"
+        "mla r3, r5, r12, r3\n"
+        "ldm r0!, {r4, r5}\n"
+        "ldrsb r12, [r2], #1\n"
+        "mla r3, r4, r12, r3\n"
+        "ldrsb r12, [r2], #1\n"
+        "mla r3, r5, r12, r3\n"
+        "cmp r0, r1\n"
+        "bne 3b\n"
+        "4:\n"
+        "ldr r4, [r6, #24]\n"
+        "cbnz r4, 6f\n"
+        "ldr r4, [r8]\n"
+        "add r3, r3, r4\n"
+        "6:\n"
+        "str r3, [r8], #4\n"
+        "subs r7, r7, #1\n"
+        "bne 5b\n"
+        "pop {r4-r9, pc}\n");
+}
+
+// CONV_2D: 2 rows x 3 pixels with SMLAL. The two rows' weights are packed in one operand,
+// W = w0 + w1 * 2^23, so one SMLAL adds x*w0 + x*w1 * 2^23 into a pixel's 64-bit lane pair: 2 MACs
+// per instruction. With kc <= 128 taps |sum x*w0| <= 128 * 255 * 128 < 2^22, so the low 23 bits hold
+// sum x*w0 exactly and the rest is sum x*w1. 16 instructions / 12 MACs in the loop.
+// Loop registers: r0 x, r1 w0, r2 w1, r3 end, r4:r5 r6:r7 r8:r9 lanes of pixels 0..2, r10 W,
+// r11 r12 lr the pixels' x'. Frame: [sp] args, [sp, 4] weight cursor, [sp, 8] acc cursor,
+// [sp, 12] pairs left.
+__attribute__((naked)) static void el_micro_m3_r2p3(const el_mk_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "sub sp, sp, #16\n"
+        "str r0, [sp]\n"
+        "ldr r1, [r0, #4]\n"
+        "str r1, [sp, #4]\n"
+        "ldr r1, [r0, #20]\n"
+        "str r1, [sp, #8]\n"
+        "ldr r1, [r0, #12]\n"
+        "str r1, [sp, #12]\n"
+        "5:\n"
+        "ldr r12, [sp]\n"
+        "ldr r1, [sp, #4]\n"
+        "ldr r3, [r12, #8]\n"
+        "add r2, r1, r3\n"
+        "add r3, r2, r3\n"
+        "str r3, [sp, #4]\n"
+        "ldr r0, [r12, #0]\n"
+        "ldr r3, [r12, #16]\n"
+        "add r3, r3, r3, lsl #1\n"
+        "add r3, r0, r3, lsl #2\n"
+        // first tap: SMULL starts the lanes
+        "ldrsb r10, [r1], #1\n"
+        "ldrsb r11, [r2], #1\n"
+        "add r10, r10, r11, lsl #23\n"
+        "ldm r0!, {r11, r12, lr}\n"
+        "smull r4, r5, r11, r10\n"
+        "smull r6, r7, r12, r10\n"
+        "smull r8, r9, lr, r10\n"
+        // remaining kc - 1 taps: one if that is odd, then pairs
+        "sub r11, r3, r0\n"
+        "tst r11, #4\n"  // (kc - 1) * 12 bytes: bit 2 set iff kc - 1 is odd
+
+        "beq 2f\n"
+#define EL_M3_CONV_STEP \
+        "ldrsb r10, [r1], #1\n" \
+        "ldrsb r11, [r2], #1\n" \
+        "add r10, r10, r11, lsl #23\n" \
+        "ldm r0!, {r11, r12, lr}\n" \
+        "smlal r4, r5, r11, r10\n" \
+        "smlal r6, r7, r12, r10\n" \
+        "smlal r8, r9, lr, r10\n"
+        EL_M3_CONV_STEP
+        "2:\n"
+        "cmp r0, r3\n"
+        "beq 4f\n"
+        "3:\n"
+        EL_M3_CONV_STEP EL_M3_CONV_STEP
+#undef EL_M3_CONV_STEP
+        "cmp r0, r3\n"
+        "bne 3b\n"
+        "4:\n"
+        // lanes hi:lo = A + B * 2^23 -> A (row 0) and B (row 1), for each pixel
+        "sbfx r10, r4, #0, #23\n"
+        "subs r4, r4, r10\n"
+        "sbc r5, r5, r10, asr #31\n"
+        "lsrs r4, r4, #23\n"
+        "orr r4, r4, r5, lsl #9\n"
+        "sbfx r11, r6, #0, #23\n"
+        "subs r6, r6, r11\n"
+        "sbc r7, r7, r11, asr #31\n"
+        "lsrs r6, r6, #23\n"
+        "orr r6, r6, r7, lsl #9\n"
+        "sbfx r12, r8, #0, #23\n"
+        "subs r8, r8, r12\n"
+        "sbc r9, r9, r12, asr #31\n"
+        "lsrs r8, r8, #23\n"
+        "orr r8, r8, r9, lsl #9\n"
+        // acc[p * 32 + row], rows (r, r + 1): pixel 0 (r10, r4), 1 (r11, r6), 2 (r12, r8)
+        "ldr r1, [sp, #8]\n"
+        "ldr r2, [sp]\n"
+        "ldr r2, [r2, #24]\n"
+        "cmp r2, #0\n"
+        "bne 6f\n"
+        "ldrd r0, r2, [r1]\n"
+        "add r10, r10, r0\n"
+        "add r4, r4, r2\n"
+        "ldrd r0, r2, [r1, #128]\n"
+        "add r11, r11, r0\n"
+        "add r6, r6, r2\n"
+        "ldrd r0, r2, [r1, #256]\n"
+        "add r12, r12, r0\n"
+        "add r8, r8, r2\n"
+        "6:\n"
+        "strd r10, r4, [r1]\n"
+        "strd r11, r6, [r1, #128]\n"
+        "strd r12, r8, [r1, #256]\n"
+        "add r1, r1, #8\n"
+        "str r1, [sp, #8]\n"
+        "ldr r1, [sp, #12]\n"
+        "subs r1, r1, #1\n"
+        "str r1, [sp, #12]\n"
+        "bne 5b\n"
+        "add sp, sp, #16\n"
+        "pop {r4-r11, pc}\n");
+}
+
+static const el_micro_t el_micro_fc = {el_micro_m3_r5p1, 5, 1, 0x7FFFFFFF, 0x7FFFFFFF, 30};
+// lanes: 128 * 255 * 128 < 2^22 with x', 255 * 128 * 128 < 2^22 with raw x
+static const el_micro_t el_micro_conv = {el_micro_m3_r2p3, 2, 3, 128, 255, EL_RT};
+
+// Requantize n outputs of one pixel: y[i] = clamp(MBQM(acc[i] + bias) + zp) from table entries with
+// e >= 1 (19 instructions per output). r0 acc, r1 table, r2 n >= 1, r3 y, [sp] {zp, lo, hi}.
+__attribute__((naked)) static void el_requant_m3(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y,
+                                                  const int32_t *zp_lo_hi) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "ldr r4, [sp, #36]\n"
+        "ldr r5, [r4, #4]\n"
+        "ldr r6, [r4, #8]\n"
+        "ldr r4, [r4]\n"
+        "1:\n"
+        "ldr r7, [r0], #4\n"
+        "ldm r1!, {r8, r9, r10, r11, r12}\n"
+        "add r7, r7, r8\n"
+        "smlal r10, r11, r7, r9\n"
+        "and r8, r7, #0x80000000\n"
+        "adds r10, r10, r8\n"
+        "adc r11, r11, r7, asr #31\n"
+        "asr r11, r11, r12\n"
+        "add r11, r11, r4\n"
+        "cmp r11, r5\n"
+        "it lt\n"
+        "movlt r11, r5\n"
+        "cmp r11, r6\n"
+        "it gt\n"
+        "movgt r11, r6\n"
+        "strb r11, [r3], #1\n"
+        "subs r2, r2, #1\n"
+        "bne 1b\n"
+        "pop {r4-r11, pc}\n");
+}
+
+// The same straight from the bias / multiplier / shift arrays (no table: for FULLY_CONNECTED, where
+// every output is computed once): K = 2^30 + 2^(30+e) is built in registers, t = 1 << (e - 1):
+// K high word = t >> 1, low word = 2^30 | t << 31. Shifts >= 0 take the out-of-line path.
+// r0 acc, r1 n >= 1, r2 y, r3 {bias[], mult[], shift[], zp, lo, hi}; 27 instructions per output.
+__attribute__((naked)) static void el_requant_direct_m3(const uint32_t *acc, int32_t n, int8_t *y,
+                                                         const int32_t *const *args) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "ldm r3, {r4, r5, r6, r7, r8, r9}\n"
+        "1:\n"
+        "ldr r10, [r0], #4\n"
+        "ldr r3, [r4], #4\n"
+        "add r10, r10, r3\n"
+        "ldr r12, [r6], #4\n"
+        "ldr r11, [r5], #4\n"
+        "mvns lr, r12\n"
+        "bmi 9f\n"
+        "mov r3, #1\n"
+        "lsl r3, r3, lr\n"
+        "lsl r12, r3, #31\n"
+        "orr r12, r12, #0x40000000\n"
+        "lsr r3, r3, #1\n"
+        "smlal r12, r3, r10, r11\n"
+        "and r11, r10, #0x80000000\n"
+        "adds r12, r12, r11\n"
+        "adc r3, r3, r10, asr #31\n"
+        "asr r3, r3, lr\n"
+        "8:\n"
+        "add r3, r3, r7\n"
+        "cmp r3, r8\n"
+        "it lt\n"
+        "movlt r3, r8\n"
+        "cmp r3, r9\n"
+        "it gt\n"
+        "movgt r3, r9\n"
+        "strb r3, [r2], #1\n"
+        "subs r1, r1, #1\n"
+        "bne 1b\n"
+        "pop {r4-r11, pc}\n"
+        "9:\n"
+        "lsl r10, r10, r12\n"
+        "mov r12, #0x40000000\n"
+        "mov r3, #0\n"
+        "smlal r12, r3, r10, r11\n"
+        "lsr r12, r12, #31\n"
+        "orr r3, r12, r3, lsl #1\n"
+        "b 8b\n");
+}
+static const int32_t el_zero32[EL_RT] = {0};
+#define EL_HAVE_REQUANT_ASM 1
+#endif
+
+// ---- armv6m ----
+#if EL_ARCH_ARMV6M
+static const el_micro_t el_micro_fc = {0, 1, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+static const el_micro_t el_micro_conv = {0, 1, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+#endif
+
+// ---- driver ----
+
+static void el_requant_c(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y, const int32_t *zlh) {
+    for (int32_t i = 0; i < n; ++i) {
+        int32_t v = el_wadd(el_rqe_apply((int32_t)acc[i], &t[i]), zlh[0]);
+        v = v < zlh[1] ? zlh[1] : v;
+        y[i] = (int8_t)(v > zlh[2] ? zlh[2] : v);
+    }
+}
+
+typedef struct {
+    const el_gemm_t *g;
+    const el_micro_t *mk;
+    int32_t kc;
+    int32_t xbuf[EL_XBUF_WORDS];
+    el_rqe_t rq[EL_RT];
+    uint32_t acc[EL_MAX_P * EL_RT];
+    int32_t zlh[3];
+    int fast_rq;     // every table entry has e >= 1
+#if EL_HAVE_REQUANT_ASM
+    int direct;      // requantize from the arrays (no table)
+    const int32_t *dargs[6];
+    int32_t rep_m[EL_RT], rep_s[EL_RT];
+#endif
+} el_gemm_state;
+
+// Requantization table of rows [r0, r0 + nr); with fold, bias += in_offset * sum of the row's weights.
+static void el_build_table(el_gemm_state *st, int32_t r0, int32_t nr) {
+    const el_gemm_t *g = st->g;
+    const int32_t *mult = g->mult + (g->per_channel ? r0 : 0);
+    const int32_t *shift = g->shift + (g->per_channel ? r0 : 0);
+    const int qs = g->per_channel ? 1 : 0;
+    int32_t min_sh = 0;
+    for (int32_t i = 0; i < nr; ++i) {
+        uint32_t b = g->bias != NULL ? (uint32_t)g->bias[r0 + i] : 0u;
+        if (g->fold) {
+            const int8_t *w = g->w + (size_t)(r0 + i) * (size_t)g->k, *we = w + g->k;
+            int32_t sum = 0;  // |sum| <= 128 * k < 2^31 (k < 2^24)
+            while (w < we) {
+                sum += *w++;
+            }
+            b += (uint32_t)sum * (uint32_t)g->in_offset;
+        }
+        el_rqe_prepare(&st->rq[i], (int32_t)b, mult[i * qs], shift[i * qs]);
+        min_sh = st->rq[i].sh < min_sh ? st->rq[i].sh : min_sh;
+    }
+    st->fast_rq = min_sh >= 0;
+}
+
+// Pixels [p0, p0 + np) x rows [r0, r0 + nr): panel fills (all of them if `refill`, else only when the
+// k range needs several chunks), micro-kernels, requantization.
+static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int32_t nr, int refill) {
+    const el_gemm_t *g = st->g;
+    const el_micro_t *mk = st->mk;
+    const int P = mk->p, R = mk->r;
+    const int32_t K = g->k, kc = st->kc;
+    el_mk_args a;
+    a.x = st->xbuf;
+    a.wstride = K;
+    for (int32_t k0 = 0; k0 < K; k0 += kc) {
+        const int32_t n = K - k0 < kc ? K - k0 : kc;
+        if (refill || kc < K) {
+            for (int j = 0; j < np; ++j) {
+                g->fill(g->ctx, p0 + j, k0, n, st->xbuf + j, P);
+            }
+            for (int j = np; j < P; ++j) {
+                for (int32_t i = 0; i < n; ++i) {
+                    st->xbuf[i * P + j] = 0;
+                }
+            }
+        }
+        a.w = g->w + (size_t)r0 * (size_t)K + (size_t)k0;
+        a.kc = n;
+        a.first = k0 == 0;
+        a.acc = st->acc;
+        a.ngroups = nr / R;
+        if (a.ngroups > 0 && mk->fn != 0) {
+            mk->fn(&a);
+        } else {
+            a.ngroups = 0;
+        }
+        if (a.ngroups * R < nr) {  // tail rows, one at a time
+            el_mk_args t = a;
+            t.w = a.w + (size_t)(a.ngroups * R) * (size_t)K;
+            t.acc = st->acc + a.ngroups * R;
+            t.ngroups = nr - a.ngroups * R;
+#if EL_ARCH_ARMV7M
+            if (P == 1) {
+                el_micro_m3_r1p1(&t);
+            } else
+#endif
+            el_micro_c_r1(&t, P);
+        }
+    }
+    for (int j = 0; j < np; ++j) {
+        int8_t *y = g->out + (size_t)(p0 + j) * (size_t)g->rows + (size_t)r0;
+        const uint32_t *acc = st->acc + j * EL_RT;
+#if EL_HAVE_REQUANT_ASM
+        if (st->direct) {
+            el_requant_direct_m3(acc, nr, y, st->dargs);
+            continue;
+        }
+        if (st->fast_rq) {
+            el_requant_m3(acc, st->rq, nr, y, st->zlh);
+            continue;
+        }
+#endif
+        el_requant_c(acc, st->rq, nr, y, st->zlh);
+    }
+}
+
+void el_gemm_run(const el_gemm_t *g) {
+    el_gemm_state st;
+    st.g = g;
+    st.mk = g->npix > 1 ? &el_micro_conv : &el_micro_fc;
+    const el_micro_t *mk = st.mk;
+    const int P = mk->p;
+    const int32_t K = g->k, rows = g->rows, rt = mk->rt;
+    int32_t kc = EL_XBUF_WORDS / P;
+    const int32_t kc_max = g->fold ? mk->kc_max_raw : mk->kc_max;
+    kc = kc < kc_max ? kc : kc_max;
+    st.kc = kc < K ? kc : K;
+    st.zlh[0] = g->out_zp;
+    st.zlh[1] = g->act_min;
+    st.zlh[2] = g->act_max;
+    st.fast_rq = 0;
+#if EL_HAVE_REQUANT_ASM
+    // One pixel block (FULLY_CONNECTED): requantize straight from the arrays, no table.
+    st.direct = g->npix <= P && !g->fold;
+    st.dargs[3] = (const int32_t *)(intptr_t)g->out_zp;
+    st.dargs[4] = (const int32_t *)(intptr_t)g->act_min;
+    st.dargs[5] = (const int32_t *)(intptr_t)g->act_max;
+    if (st.direct && !g->per_channel) {
+        for (int i = 0; i < EL_RT; ++i) {
+            st.rep_m[i] = g->mult[0];
+            st.rep_s[i] = g->shift[0];
+        }
+    }
+#endif
+    if (g->fold) {
+        // row tiles outside: the folded biases are computed once per row
+        for (int32_t r0 = 0; r0 < rows; r0 += rt) {
+            const int32_t nr = rows - r0 < rt ? rows - r0 : rt;
+            el_build_table(&st, r0, nr);
+            for (int32_t p0 = 0; p0 < g->npix; p0 += P) {
+                el_gemm_tile(&st, p0, g->npix - p0 < P ? (int)(g->npix - p0) : P, r0, nr, 1);
+            }
+        }
+        return;
+    }
+    // pixel blocks outside: a one-chunk panel serves every row tile
+    for (int32_t p0 = 0; p0 < g->npix; p0 += P) {
+        for (int32_t r0 = 0; r0 < rows; r0 += rt) {
+            const int32_t nr = rows - r0 < rt ? rows - r0 : rt;
+#if EL_HAVE_REQUANT_ASM
+            if (st.direct) {
+                st.dargs[0] = g->bias != NULL ? g->bias + r0 : el_zero32;
+                st.dargs[1] = g->per_channel ? g->mult + r0 : st.rep_m;
+                st.dargs[2] = g->per_channel ? g->shift + r0 : st.rep_s;
+            } else
+#endif
+            if (p0 == 0 || rows > rt) {
+                el_build_table(&st, r0, nr);
+            }
+            el_gemm_tile(&st, p0, g->npix - p0 < P ? (int)(g->npix - p0) : P, r0, nr, r0 == 0);
+        }
+    }
+}
