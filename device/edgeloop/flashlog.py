@@ -95,7 +95,8 @@ class FlashLog:
         else:
             self._cur = segs[-1]
             buf = self._read_seg(segs[-1])
-            last, stats = None, {}
+            last = None
+            stats: dict = {}
             for seq, _ in parse(buf, stats):
                 last = seq
             self.next_seq = (last + 1) if last is not None else segs[-1]
