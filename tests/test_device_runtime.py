@@ -152,3 +152,28 @@ def _const_offset(elm: bytes, tensor: int) -> int:
             return blob.TENSOR.unpack_from(elm, off + 4 + tensor * blob.TENSOR.size)[10]
     raise AssertionError("no TENS")
 
+
+
+@pytest.mark.parametrize("target", ["unix", "stock"])
+def test_wrong_input_type_is_a_value_error(request, digits, target):
+    t = _target(request, target)
+    t.put_bytes(digits.elm, "good.elm")
+    out = t.exec("import edgeloop\nm = edgeloop.load('good.elm')\n"
+                 "try:\n m.predict([0.5] * 64)\nexcept ValueError as e:\n print('VE', e)")
+    assert out.startswith("VE input must be int8 bytes")
+
+
+def test_model_larger_than_free_heap_is_a_memory_error_naming_the_sizes():
+    """A valid blob whose planned arena does not fit next to it on a small MicroPython heap."""
+    import numpy as np
+    from blobgen import random_mlp
+
+    from edgeloop_host import blob
+    from edgeloop_host.targets import open_target
+
+    g = random_mlp(np.random.default_rng(5), [50000, 1], per_channel=False)  # 50 KB weights, 50 KB arena
+    with open_target("unix", heapsize="160K") as t:
+        t.install_runtime()
+        t.put_bytes(blob.encode(g), "big.elm")
+        out = t.exec("import edgeloop\ntry:\n edgeloop.load('big.elm')\nexcept MemoryError as e:\n print('ME', e)")
+    assert out.startswith("ME ") and "arena" in out and "free" in out, out

@@ -73,7 +73,11 @@ class Model:
         if len(x) != self.input_size:
             raise ValueError("input has %d bytes, the model takes %d" % (len(x), self.input_size))
         t0 = time.ticks_us()
-        self._copy(self._in, x, self.input_size)
+        try:
+            self._copy(self._in, x, self.input_size)
+        except TypeError:
+            raise ValueError("input must be int8 bytes (bytes, bytearray, array('b'), memoryview); "
+                             "use predict_float() for floats")
         blob, arena = self.blob, self.arena
         for kernel, args in self._calls:
             kernel(blob, arena, args)
