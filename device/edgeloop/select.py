@@ -12,6 +12,7 @@
 # stage (RateLimit passes at most `count` per `period_ms`; Reservoir keeps a uniform sample of `k` of what
 # its inner stage passes over each window of `window` candidates and releases it when the window closes).
 import random
+import struct
 import time
 
 
@@ -43,6 +44,14 @@ class Sample:
                     i2 = i
             self._top = (i1, i2)
         return self._top
+
+    def pack(self):
+        """The sample as a flash-log record: b"S", t_ms u32, reason (u8 length + ASCII), x (u16 length +
+        int8 bytes), y (u16 length + int8 bytes). edgeloop logs pull decodes it."""
+        r = (self.reason or "").encode()
+        x, y = bytes(self.x), self.y
+        return (b"S" + struct.pack("<IB", self.t_ms & 0xFFFFFFFF, len(r)) + r + struct.pack("<H", len(x)) + x
+                + struct.pack("<H", len(y)) + y)
 
     def value(self, i):
         return (_s8(self.y[i]) - self.zp) * self.scale

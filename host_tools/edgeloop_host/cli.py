@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_board_parsers(sub)
     from .cli_pipeline import add_parsers  # train, distill, prune, quantize, report, zoo (issue 4)
     add_parsers(sub)
+    from .logs import add_parsers as add_logs_parsers  # logs pull (issue 7)
+    add_logs_parsers(sub)
     return p
 
 
