@@ -50,7 +50,8 @@ class Sample:
         int8 bytes), y (u16 length + int8 bytes). edgeloop logs pull decodes it."""
         r = (self.reason or "").encode()
         x, y = bytes(self.x), self.y
-        return (b"S" + struct.pack("<IB", self.t_ms & 0xFFFFFFFF, len(r)) + r + struct.pack("<H", len(x)) + x
+        t = self.t_ms & 0xFFFFFFFF  # type: ignore[operator]  # ticks are ints on every port
+        return (b"S" + struct.pack("<IB", t, len(r)) + r + struct.pack("<H", len(x)) + x
                 + struct.pack("<H", len(y)) + y)
 
     def value(self, i):
