@@ -19,6 +19,13 @@ static void el_copy(int32_t *dst, const int8_t *s, int32_t n, int stride) {
             dst[6] = s[2];
             dst[9] = s[3];
         }
+    } else if (stride == 4) {  // rv32imc
+        for (; s + 4 <= e; s += 4, dst += 16) {
+            dst[0] = s[0];
+            dst[4] = s[1];
+            dst[8] = s[2];
+            dst[12] = s[3];
+        }
     }
     for (; s < e; ++s, dst += stride) {
         *dst = *s;

@@ -25,7 +25,7 @@ EL_HOT
 
 #define EL_XBUF_WORDS 512   // activation panel: 2 KB of stack
 #define EL_RT 32            // rows per tile; the armv7m assembly assumes 32 (128 bytes per acc row)
-#define EL_MAX_P 3
+#define EL_MAX_P 4
 
 // Arguments of a micro-kernel call (the assembly reads the fields at offsets 0, 4, ..., 24).
 typedef struct {
@@ -81,7 +81,7 @@ static void el_micro_c_r1(const el_mk_args *a, int P) {
     }
 }
 
-#if EL_ARCH_GENERIC || EL_ARCH_RV32
+#if EL_ARCH_GENERIC
 static void el_micro_c_r4p1(const el_mk_args *a) {
     const size_t ws = (size_t)a->wstride;
     for (int32_t g = 0; g < a->ngroups; ++g) {
@@ -488,17 +488,453 @@ __attribute__((naked)) static void el_requant_direct_m3(const uint32_t *acc, int
         "orr r3, r12, r3, lsl #1\n"
         "b 8b\n");
 }
-static const int32_t el_zero32[EL_RT] = {0};
 #define EL_HAVE_REQUANT_ASM 1
+#define EL_HAVE_DIRECT 1
+#endif
+
+
+// ---- rv32imc ----
+#if EL_ARCH_RV32
+// Naked functions: the bodies save what they use. Arguments: a0 = el_mk_args
+// {x 0, w 4, wstride 8, ngroups 12, kc 16, acc 20, first 24}.
+#define EL_RV_SAVE \
+    "addi sp, sp, -64\n" \
+    "sw s0, 0(sp)\n" "sw s1, 4(sp)\n" "sw s2, 8(sp)\n" "sw s3, 12(sp)\n" \
+    "sw s4, 16(sp)\n" "sw s5, 20(sp)\n" "sw s6, 24(sp)\n" "sw s7, 28(sp)\n" \
+    "sw s8, 32(sp)\n" "sw s9, 36(sp)\n" "sw s10, 40(sp)\n" "sw s11, 44(sp)\n" \
+    "sw ra, 48(sp)\n"
+#define EL_RV_RESTORE \
+    "lw s0, 0(sp)\n" "lw s1, 4(sp)\n" "lw s2, 8(sp)\n" "lw s3, 12(sp)\n" \
+    "lw s4, 16(sp)\n" "lw s5, 20(sp)\n" "lw s6, 24(sp)\n" "lw s7, 28(sp)\n" \
+    "lw s8, 32(sp)\n" "lw s9, 36(sp)\n" "lw s10, 40(sp)\n" "lw s11, 44(sp)\n" \
+    "lw ra, 48(sp)\n" \
+    "addi sp, sp, 64\n" \
+    "ret\n"
+
+// FULLY_CONNECTED, one pixel: 8 rows, 8 taps per loop turn with immediate offsets and one pointer
+// bump per row (210 instructions / 64 MACs). Rows a1-a7 t2, sums s0-s7, x' t3, w t4,
+// x t0, end t1; s8 groups left, s9 acc cursor, s10 weight cursor, s11 wstride.
+#define EL_RV_FC_MAC(w, off, acc) "lb t4, " #off "(" #w ")\n" "mul t4, t4, t3\n" "add " #acc ", " #acc ", t4\n"
+#define EL_RV_FC_STEP(j) \
+    "lw t3, " #j "*4(t0)\n" \
+    EL_RV_FC_MAC(a1, j, s0) EL_RV_FC_MAC(a2, j, s1) EL_RV_FC_MAC(a3, j, s2) EL_RV_FC_MAC(a4, j, s3) \
+    EL_RV_FC_MAC(a5, j, s4) EL_RV_FC_MAC(a6, j, s5) EL_RV_FC_MAC(a7, j, s6) EL_RV_FC_MAC(t2, j, s7)
+#define EL_RV_BUMP(n) \
+    "addi a1, a1, " #n "\n" "addi a2, a2, " #n "\n" "addi a3, a3, " #n "\n" "addi a4, a4, " #n "\n" \
+    "addi a5, a5, " #n "\n" "addi a6, a6, " #n "\n" "addi a7, a7, " #n "\n" "addi t2, t2, " #n "\n"
+__attribute__((naked)) static void el_micro_rv_r8p1(const el_mk_args *a) {
+    __asm__ volatile(
+        EL_RV_SAVE
+        "lw s8, 12(a0)\n"
+        "lw s9, 20(a0)\n"
+        "lw s10, 4(a0)\n"
+        "lw s11, 8(a0)\n"
+        "1:\n"
+        "mv a1, s10\n"
+        "add a2, a1, s11\n"
+        "add a3, a2, s11\n"
+        "add a4, a3, s11\n"
+        "add a5, a4, s11\n"
+        "add a6, a5, s11\n"
+        "add a7, a6, s11\n"
+        "add t2, a7, s11\n"
+        "add s10, t2, s11\n"
+        "li s0, 0\n" "li s1, 0\n" "li s2, 0\n" "li s3, 0\n"
+        "li s4, 0\n" "li s5, 0\n" "li s6, 0\n" "li s7, 0\n"
+        "lw t0, 0(a0)\n"
+        "lw t1, 16(a0)\n"
+        "andi t6, t1, 7\n"
+        "slli t1, t1, 2\n"
+        "add t1, t0, t1\n"
+        "beqz t6, 3f\n"
+        "2:\n"
+        EL_RV_FC_STEP(0)
+        "addi t0, t0, 4\n"
+        EL_RV_BUMP(1)
+        "addi t6, t6, -1\n"
+        "bnez t6, 2b\n"
+        "3:\n"
+        "beq t0, t1, 5f\n"
+        "4:\n"
+        EL_RV_FC_STEP(0) EL_RV_FC_STEP(1) EL_RV_FC_STEP(2) EL_RV_FC_STEP(3)
+        EL_RV_FC_STEP(4) EL_RV_FC_STEP(5) EL_RV_FC_STEP(6) EL_RV_FC_STEP(7)
+        "addi t0, t0, 32\n"
+        EL_RV_BUMP(8)
+        "bne t0, t1, 4b\n"
+        "5:\n"
+        "lw t5, 24(a0)\n"
+        "bnez t5, 6f\n"
+        "lw t3, 0(s9)\n" "add s0, s0, t3\n" "lw t3, 4(s9)\n" "add s1, s1, t3\n"
+        "lw t3, 8(s9)\n" "add s2, s2, t3\n" "lw t3, 12(s9)\n" "add s3, s3, t3\n"
+        "lw t3, 16(s9)\n" "add s4, s4, t3\n" "lw t3, 20(s9)\n" "add s5, s5, t3\n"
+        "lw t3, 24(s9)\n" "add s6, s6, t3\n" "lw t3, 28(s9)\n" "add s7, s7, t3\n"
+        "6:\n"
+        "sw s0, 0(s9)\n" "sw s1, 4(s9)\n" "sw s2, 8(s9)\n" "sw s3, 12(s9)\n"
+        "sw s4, 16(s9)\n" "sw s5, 20(s9)\n" "sw s6, 24(s9)\n" "sw s7, 28(s9)\n"
+        "addi s9, s9, 32\n"
+        "addi s8, s8, -1\n"
+        "bnez s8, 1b\n"
+        EL_RV_RESTORE);
+}
+#undef EL_RV_FC_STEP
+#undef EL_RV_FC_MAC
+
+// CONV_2D: 4 rows x 4 pixels, 4 taps per loop turn (166 instructions / 64 MACs): all 28 registers.
+// Rows a1 a2 a3 a4, pixels' x' a5 a6 a7 t2, w t3, product t4, x t0, end t1, sums s0-s11 t5 t6 ra a0
+// (row r, pixel p). Frame (above the saved registers): 52 args, 56 groups left, 60 weight cursor,
+// 64 acc cursor.
+#define EL_RV_CV_ROW(w, off, s0, s1, s2, s3) \
+    "lb t3, " #off "(" #w ")\n" \
+    "mul t4, t3, a5\n" "add " #s0 ", " #s0 ", t4\n" \
+    "mul t4, t3, a6\n" "add " #s1 ", " #s1 ", t4\n" \
+    "mul t4, t3, a7\n" "add " #s2 ", " #s2 ", t4\n" \
+    "mul t4, t3, t2\n" "add " #s3 ", " #s3 ", t4\n"
+#define EL_RV_CV_ROW0(w, s0, s1, s2, s3) \
+    "lb t3, 0(" #w ")\n" \
+    "mul " #s0 ", t3, a5\n" "mul " #s1 ", t3, a6\n" "mul " #s2 ", t3, a7\n" "mul " #s3 ", t3, t2\n"
+#define EL_RV_CV_STEP(j) \
+    "lw a5, " #j "*16(t0)\n" "lw a6, " #j "*16+4(t0)\n" "lw a7, " #j "*16+8(t0)\n" "lw t2, " #j "*16+12(t0)\n" \
+    EL_RV_CV_ROW(a1, j, s0, s1, s2, s3) EL_RV_CV_ROW(a2, j, s4, s5, s6, s7) \
+    EL_RV_CV_ROW(a3, j, s8, s9, s10, s11) EL_RV_CV_ROW(a4, j, t5, t6, ra, a0)
+__attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
+    __asm__ volatile(
+        "addi sp, sp, -16\n"
+        EL_RV_SAVE
+        "sw a0, 52(sp)\n"
+        "lw t0, 12(a0)\n"
+        "sw t0, 56(sp)\n"
+        "lw t0, 4(a0)\n"
+        "sw t0, 60(sp)\n"
+        "lw t0, 20(a0)\n"
+        "sw t0, 64(sp)\n"
+        "1:\n"
+        "lw t0, 52(sp)\n"
+        "lw a1, 60(sp)\n"
+        "lw t1, 8(t0)\n"
+        "add a2, a1, t1\n"
+        "add a3, a2, t1\n"
+        "add a4, a3, t1\n"
+        "add t3, a4, t1\n"
+        "sw t3, 60(sp)\n"
+        "lw t1, 16(t0)\n"
+        "lw t0, 0(t0)\n"
+        // first tap: MUL starts the sums
+        "lw a5, 0(t0)\n" "lw a6, 4(t0)\n" "lw a7, 8(t0)\n" "lw t2, 12(t0)\n"
+        EL_RV_CV_ROW0(a1, s0, s1, s2, s3) EL_RV_CV_ROW0(a2, s4, s5, s6, s7)
+        EL_RV_CV_ROW0(a3, s8, s9, s10, s11) EL_RV_CV_ROW0(a4, t5, t6, ra, a0)
+        "addi t0, t0, 16\n"
+        "addi a1, a1, 1\n" "addi a2, a2, 1\n" "addi a3, a3, 1\n" "addi a4, a4, 1\n"
+        "slli t1, t1, 4\n"
+        "add t1, t0, t1\n"
+        "addi t1, t1, -16\n"
+        // then single taps until a multiple of 4 is left
+        "2:\n"
+        "sub t3, t1, t0\n"
+        "andi t3, t3, 48\n"
+        "beqz t3, 3f\n"
+        EL_RV_CV_STEP(0)
+        "addi t0, t0, 16\n"
+        "addi a1, a1, 1\n" "addi a2, a2, 1\n" "addi a3, a3, 1\n" "addi a4, a4, 1\n"
+        "j 2b\n"
+        "3:\n"
+        "beq t0, t1, 5f\n"
+        "4:\n"
+        EL_RV_CV_STEP(0) EL_RV_CV_STEP(1) EL_RV_CV_STEP(2) EL_RV_CV_STEP(3)
+        "addi t0, t0, 64\n"
+        "addi a1, a1, 4\n" "addi a2, a2, 4\n" "addi a3, a3, 4\n" "addi a4, a4, 4\n"
+        "bne t0, t1, 4b\n"
+        "5:\n"
+        // acc[p * 32 + row]: row r of this group at cursor + 4r, pixel p at + 128p
+        "lw t0, 52(sp)\n"
+        "lw t1, 64(sp)\n"
+        "lw t2, 24(t0)\n"
+        "addi t3, t1, 16\n"
+        "sw t3, 64(sp)\n"
+#define EL_RV_CV_PUT(reg, off) \
+        "bnez t2, 7f\n" "lw t3, " #off "(t1)\n" "add " #reg ", " #reg ", t3\n" "7:\n" "sw " #reg ", " #off "(t1)\n"
+        EL_RV_CV_PUT(s0, 0) EL_RV_CV_PUT(s1, 128) EL_RV_CV_PUT(s2, 256) EL_RV_CV_PUT(s3, 384)
+        EL_RV_CV_PUT(s4, 4) EL_RV_CV_PUT(s5, 132) EL_RV_CV_PUT(s6, 260) EL_RV_CV_PUT(s7, 388)
+        EL_RV_CV_PUT(s8, 8) EL_RV_CV_PUT(s9, 136) EL_RV_CV_PUT(s10, 264) EL_RV_CV_PUT(s11, 392)
+        EL_RV_CV_PUT(t5, 12) EL_RV_CV_PUT(t6, 140) EL_RV_CV_PUT(ra, 268) EL_RV_CV_PUT(a0, 396)
+#undef EL_RV_CV_PUT
+        "lw t0, 56(sp)\n"
+        "addi t0, t0, -1\n"
+        "sw t0, 56(sp)\n"
+        "bnez t0, 1b\n"
+        "lw s0, 0(sp)\n" "lw s1, 4(sp)\n" "lw s2, 8(sp)\n" "lw s3, 12(sp)\n"
+        "lw s4, 16(sp)\n" "lw s5, 20(sp)\n" "lw s6, 24(sp)\n" "lw s7, 28(sp)\n"
+        "lw s8, 32(sp)\n" "lw s9, 36(sp)\n" "lw s10, 40(sp)\n" "lw s11, 44(sp)\n"
+        "lw ra, 48(sp)\n"
+        "addi sp, sp, 80\n"
+        "ret\n");
+}
+#undef EL_RV_CV_STEP
+#undef EL_RV_CV_ROW0
+#undef EL_RV_CV_ROW
+
+// Requantize n outputs of one pixel from table entries with e >= 2: with x = acc + bias, u = x*m,
+// L = 2^30 - [x < 0] * 2^31, floor((u + L) / 2^32) = hi + carry(lo + L) + (x >> 31), then + 2^(e-2)
+// (K's high part) and >> (e - 1). a0 acc, a1 table, a2 n >= 1, a3 y, a4 {zp, lo, hi}; 27 per output.
+__attribute__((naked)) static void el_requant_rv(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y,
+                                                  const int32_t *zp_lo_hi) {
+    __asm__ volatile(
+        "add a2, a3, a2\n"
+        "lw a5, 4(a4)\n"
+        "lw a6, 8(a4)\n"
+        "lw a4, 0(a4)\n"
+        "lui a7, 0x40000\n"
+        "1:\n"
+        "lw t0, 0(a0)\n"
+        "lw t1, 0(a1)\n"
+        "lw t2, 4(a1)\n"
+        "lw t3, 12(a1)\n"
+        "lw t4, 16(a1)\n"
+        "add t0, t0, t1\n"
+        "mul t5, t0, t2\n"
+        "mulh t6, t0, t2\n"
+        "srai t1, t0, 31\n"
+        "slli t2, t1, 31\n"
+        "add t2, t2, a7\n"
+        "add t0, t5, t2\n"
+        "sltu t0, t0, t5\n"
+        "add t6, t6, t0\n"
+        "add t6, t6, t1\n"
+        "add t6, t6, t3\n"
+        "sra t6, t6, t4\n"
+        "add t6, t6, a4\n"
+        "bge t6, a5, 2f\n"
+        "mv t6, a5\n"
+        "2:\n"
+        "bge a6, t6, 3f\n"
+        "mv t6, a6\n"
+        "3:\n"
+        "sb t6, 0(a3)\n"
+        "addi a0, a0, 4\n"
+        "addi a1, a1, 20\n"
+        "addi a3, a3, 1\n"
+        "bne a3, a2, 1b\n"
+        "ret\n");
+}
+
+// The same straight from bias / multiplier / shift arrays (FULLY_CONNECTED; every shift <= -2):
+// K's high part 2^(e-2) and the shift e-1 come from the shift word. a0 acc, a1 n >= 1, a2 y,
+// a3 {bias[], mult[], shift[], zp, lo, hi}.
+__attribute__((naked)) static void el_requant_direct_rv(const uint32_t *acc, int32_t n, int8_t *y,
+                                                         const int32_t *const *args) {
+    __asm__ volatile(
+        "addi sp, sp, -16\n"
+        "sw s0, 0(sp)\n"
+        "sw s1, 4(sp)\n"
+        "sw s2, 8(sp)\n"
+        "lw a4, 0(a3)\n"
+        "lw a5, 4(a3)\n"
+        "lw a6, 8(a3)\n"
+        "lw a7, 12(a3)\n"
+        "lw s0, 16(a3)\n"
+        "lw s1, 20(a3)\n"
+        "add a1, a2, a1\n"
+        "lui s2, 0x40000\n"
+        "1:\n"
+        "lw t0, 0(a0)\n"
+        "lw t1, 0(a4)\n"
+        "lw t2, 0(a5)\n"
+        "lw t3, 0(a6)\n"
+        "add t0, t0, t1\n"
+        "mul t5, t0, t2\n"
+        "mulh t6, t0, t2\n"
+        "srai t1, t0, 31\n"
+        "slli t2, t1, 31\n"
+        "add t2, t2, s2\n"
+        "add t0, t5, t2\n"
+        "sltu t0, t0, t5\n"
+        "add t6, t6, t0\n"
+        "add t6, t6, t1\n"
+        "not t4, t3\n"            // e - 1
+        "addi t3, t4, -1\n"       // e - 2
+        "li t1, 1\n"
+        "sll t1, t1, t3\n"
+        "add t6, t6, t1\n"
+        "sra t6, t6, t4\n"
+        "add t6, t6, a7\n"
+        "bge t6, s0, 2f\n"
+        "mv t6, s0\n"
+        "2:\n"
+        "bge s1, t6, 3f\n"
+        "mv t6, s1\n"
+        "3:\n"
+        "sb t6, 0(a2)\n"
+        "addi a0, a0, 4\n"
+        "addi a4, a4, 4\n"
+        "addi a5, a5, 4\n"
+        "addi a6, a6, 4\n"
+        "addi a2, a2, 1\n"
+        "bne a2, a1, 1b\n"
+        "lw s0, 0(sp)\n"
+        "lw s1, 4(sp)\n"
+        "lw s2, 8(sp)\n"
+        "addi sp, sp, 16\n"
+        "ret\n");
+}
+#define EL_HAVE_REQUANT_RV 1
+#define EL_HAVE_DIRECT 1
+
+static const el_micro_t el_micro_fc = {el_micro_rv_r8p1, 8, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+static const el_micro_t el_micro_conv = {el_micro_rv_r4p4, 4, 4, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
 #endif
 
 // ---- armv6m ----
 #if EL_ARCH_ARMV6M
-static const el_micro_t el_micro_fc = {0, 1, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
-static const el_micro_t el_micro_conv = {0, 1, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+// 4 rows, one pixel (FULLY_CONNECTED and CONV_2D): the four weight rows are read with one negative
+// index counting up to 0 (register-offset LDRSB is all Thumb-1 has), x' with LDM, sums in r8-r11
+// (ADD works on high registers). 57 instructions / 16 MACs (4 taps per loop turn).
+// Frame: [sp] args, [sp, 4] groups left, [sp, 8] weight cursor, [sp, 12] acc cursor.
+#define EL_V6_STEP \
+        "ldm r0!, {r2}\n" \
+        "ldrsb r3, [r4, r1]\n" "muls r3, r2, r3\n" "add r8, r3\n" \
+        "ldrsb r3, [r5, r1]\n" "muls r3, r2, r3\n" "add r9, r3\n" \
+        "ldrsb r3, [r6, r1]\n" "muls r3, r2, r3\n" "add r10, r3\n" \
+        "ldrsb r3, [r7, r1]\n" "muls r3, r2, r3\n" "add r11, r3\n" \
+        "adds r1, r1, #1\n"
+__attribute__((naked)) static void el_micro_v6_r4p1(const el_mk_args *a) {
+    __asm__ volatile(
+        ".syntax unified\n"  // gcc emits Thumb-1 in divided syntax
+        "push {r4-r7, lr}\n"
+        "mov r4, r8\n"
+        "mov r5, r9\n"
+        "mov r6, r10\n"
+        "mov r7, r11\n"
+        "push {r4-r7}\n"
+        "sub sp, sp, #16\n"
+        "str r0, [sp]\n"
+        "ldr r1, [r0, #12]\n"
+        "str r1, [sp, #4]\n"
+        "ldr r1, [r0, #4]\n"
+        "str r1, [sp, #8]\n"
+        "ldr r1, [r0, #20]\n"
+        "str r1, [sp, #12]\n"
+        "1:\n"
+        "ldr r0, [sp]\n"
+        "ldr r1, [r0, #16]\n"
+        "ldr r3, [r0, #8]\n"
+        "ldr r2, [sp, #8]\n"
+        "adds r4, r2, r1\n"
+        "adds r5, r4, r3\n"
+        "adds r6, r5, r3\n"
+        "adds r7, r6, r3\n"
+        "adds r2, r7, r3\n"
+        "subs r2, r2, r1\n"
+        "str r2, [sp, #8]\n"
+        "ldr r0, [r0, #0]\n"
+        "movs r2, #0\n"
+        "mov r8, r2\n"
+        "mov r9, r2\n"
+        "mov r10, r2\n"
+        "mov r11, r2\n"
+        "negs r1, r1\n"
+        "lsls r3, r1, #30\n"  // Z iff 4 divides kc
+        "beq 2f\n"
+        "5:\n"                // single taps until a multiple of 4 is left
+        EL_V6_STEP
+        "lsls r3, r1, #30\n"
+        "bne 5b\n"
+        "cmp r1, #0\n"
+        "beq 3f\n"
+        "2:\n"
+        EL_V6_STEP
+        EL_V6_STEP
+        EL_V6_STEP
+        EL_V6_STEP
+        "bne 2b\n"
+        "3:\n"
+        "ldr r0, [sp]\n"
+        "ldr r1, [r0, #24]\n"
+        "ldr r2, [sp, #12]\n"
+        "cmp r1, #0\n"
+        "bne 4f\n"
+        "ldr r3, [r2, #0]\n"
+        "add r8, r3\n"
+        "ldr r3, [r2, #4]\n"
+        "add r9, r3\n"
+        "ldr r3, [r2, #8]\n"
+        "add r10, r3\n"
+        "ldr r3, [r2, #12]\n"
+        "add r11, r3\n"
+        "4:\n"
+        "mov r3, r8\n"
+        "str r3, [r2, #0]\n"
+        "mov r3, r9\n"
+        "str r3, [r2, #4]\n"
+        "mov r3, r10\n"
+        "str r3, [r2, #8]\n"
+        "mov r3, r11\n"
+        "str r3, [r2, #12]\n"
+        "adds r2, r2, #16\n"
+        "str r2, [sp, #12]\n"
+        "ldr r1, [sp, #4]\n"
+        "subs r1, r1, #1\n"
+        "str r1, [sp, #4]\n"
+        "bne 1b\n"
+        "add sp, sp, #16\n"
+        "pop {r4-r7}\n"
+        "mov r8, r4\n"
+        "mov r9, r5\n"
+        "mov r10, r6\n"
+        "mov r11, r7\n"
+        "pop {r4-r7, pc}\n"
+        ".syntax divided\n");
+}
+#undef EL_V6_STEP
+
+static const el_micro_t el_micro_fc = {el_micro_v6_r4p1, 4, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+static const el_micro_t el_micro_conv = {el_micro_v6_r4p1, 4, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
+
+// floor((x*m + L) / 2^32) for m >= 0 and L a multiple of 2^16 with |L| <= 2^31, from four 16x16
+// products (Cortex-M0 has no 32x32->64 multiply; libgcc's 64-bit one costs far more):
+// x*m = xh*mh*2^32 + (xh*ml + xl*mh)*2^16 + xl*ml, A = xh*ml = Ah*2^16 + Al.
+EL_INLINE int32_t el_hiword_v6m(int32_t x, int32_t m, int32_t L) {
+    const uint32_t xl = (uint32_t)x & 0xFFFFu, ml = (uint32_t)m & 0xFFFFu;
+    const int32_t xh = x >> 16, mh = m >> 16;
+    const int32_t A = xh * (int32_t)ml;
+    const uint32_t sum = ((uint32_t)A & 0xFFFFu) + xl * (uint32_t)mh + ((xl * ml) >> 16)
+                         + (uint32_t)((L >> 16) + 0x10000);  // + 2^16 keeps it >= 0; < 2^32
+    return xh * mh + (A >> 16) + (int32_t)(sum >> 16) - 1;
+}
+
+static void el_requant_v6(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y, const int32_t *zlh) {
+    const int32_t zp = zlh[0], lo = zlh[1], hi = zlh[2];
+    for (const uint32_t *e = acc + n; acc < e; ++acc, ++t) {
+        const int32_t x = (int32_t)(*acc + (uint32_t)t->bias);
+        // K = 2^30 + 2^(30+e): the 2^30 - [x < 0] * 2^31 part below the high word, 2^(e-2) in it
+        const int32_t h = el_hiword_v6m(x, t->mult, x < 0 ? -(INT32_C(1) << 30) : INT32_C(1) << 30) + t->k_hi;
+        int32_t v = el_wadd(h >> t->sh, zp);
+        v = v < lo ? lo : v;
+        *y++ = (int8_t)(v > hi ? hi : v);
+    }
+}
+#define EL_HAVE_REQUANT_V6 1
+
+// FULLY_CONNECTED: straight from the arrays (every shift <= -2), as el_requant_direct_m3.
+static void el_requant_direct_v6(const uint32_t *acc, int32_t n, int8_t *y, const int32_t *const *args) {
+    const int32_t *bias = args[0], *mult = args[1], *shift = args[2];
+    const int32_t zp = (int32_t)(intptr_t)args[3], lo = (int32_t)(intptr_t)args[4], hi = (int32_t)(intptr_t)args[5];
+    for (const uint32_t *e = acc + n; acc < e; ++acc) {
+        const int32_t x = (int32_t)(*acc + (uint32_t)*bias++);
+        const int32_t em1 = -1 - *shift++;  // e - 1 >= 1
+        const int32_t h = el_hiword_v6m(x, *mult++, x < 0 ? -(INT32_C(1) << 30) : INT32_C(1) << 30)
+                          + (INT32_C(1) << (em1 - 1));
+        int32_t v = el_wadd(h >> em1, zp);
+        v = v < lo ? lo : v;
+        *y++ = (int8_t)(v > hi ? hi : v);
+    }
+}
+#define EL_HAVE_DIRECT 1
 #endif
 
 // ---- driver ----
+
+#if EL_HAVE_DIRECT
+static const int32_t el_zero32[EL_RT] = {0};
+#endif
 
 static void el_requant_c(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y, const int32_t *zlh) {
     for (int32_t i = 0; i < n; ++i) {
@@ -517,7 +953,8 @@ typedef struct {
     uint32_t acc[EL_MAX_P * EL_RT];
     int32_t zlh[3];
     int fast_rq;     // every table entry has e >= 1
-#if EL_HAVE_REQUANT_ASM
+    int fast_rq2;    // every table entry has e >= 2
+#if EL_HAVE_DIRECT
     int direct;      // requantize from the arrays (no table)
     const int32_t *dargs[6];
     int32_t rep_m[EL_RT], rep_s[EL_RT];
@@ -530,7 +967,7 @@ static void el_build_table(el_gemm_state *st, int32_t r0, int32_t nr) {
     const int32_t *mult = g->mult + (g->per_channel ? r0 : 0);
     const int32_t *shift = g->shift + (g->per_channel ? r0 : 0);
     const int qs = g->per_channel ? 1 : 0;
-    int32_t min_sh = 0;
+    int32_t min_sh = 31;
     for (int32_t i = 0; i < nr; ++i) {
         uint32_t b = g->bias != NULL ? (uint32_t)g->bias[r0 + i] : 0u;
         if (g->fold) {
@@ -545,6 +982,7 @@ static void el_build_table(el_gemm_state *st, int32_t r0, int32_t nr) {
         min_sh = st->rq[i].sh < min_sh ? st->rq[i].sh : min_sh;
     }
     st->fast_rq = min_sh >= 0;
+    st->fast_rq2 = min_sh >= 1;
 }
 
 // Pixels [p0, p0 + np) x rows [r0, r0 + nr): panel fills (all of them if `refill`, else only when the
@@ -595,13 +1033,33 @@ static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int3
     for (int j = 0; j < np; ++j) {
         int8_t *y = g->out + (size_t)(p0 + j) * (size_t)g->rows + (size_t)r0;
         const uint32_t *acc = st->acc + j * EL_RT;
-#if EL_HAVE_REQUANT_ASM
+#if EL_HAVE_DIRECT
         if (st->direct) {
+#if EL_ARCH_ARMV7M
             el_requant_direct_m3(acc, nr, y, st->dargs);
+#elif EL_ARCH_RV32
+            el_requant_direct_rv(acc, nr, y, st->dargs);
+#else
+            el_requant_direct_v6(acc, nr, y, st->dargs);
+#endif
             continue;
         }
+#endif
+#if EL_HAVE_REQUANT_ASM
         if (st->fast_rq) {
             el_requant_m3(acc, st->rq, nr, y, st->zlh);
+            continue;
+        }
+#endif
+#if EL_HAVE_REQUANT_RV
+        if (st->fast_rq2) {
+            el_requant_rv(acc, st->rq, nr, y, st->zlh);
+            continue;
+        }
+#endif
+#if EL_HAVE_REQUANT_V6
+        if (st->fast_rq2) {
+            el_requant_v6(acc, st->rq, nr, y, st->zlh);
             continue;
         }
 #endif
@@ -624,9 +1082,19 @@ void el_gemm_run(const el_gemm_t *g) {
     st.zlh[1] = g->act_min;
     st.zlh[2] = g->act_max;
     st.fast_rq = 0;
-#if EL_HAVE_REQUANT_ASM
+#if EL_HAVE_DIRECT
     // One pixel block (FULLY_CONNECTED): requantize straight from the arrays, no table.
     st.direct = g->npix <= P && !g->fold;
+#if EL_ARCH_RV32 || EL_ARCH_ARMV6M
+    {   // the RISC-V and Cortex-M0 versions take shifts <= -2 only
+        const int32_t nq = g->per_channel ? g->rows : 1;
+        int32_t max_shift = -31;
+        for (int32_t i = 0; i < nq; ++i) {
+            max_shift = g->shift[i] > max_shift ? g->shift[i] : max_shift;
+        }
+        st.direct &= max_shift <= -2;
+    }
+#endif
     st.dargs[3] = (const int32_t *)(intptr_t)g->out_zp;
     st.dargs[4] = (const int32_t *)(intptr_t)g->act_min;
     st.dargs[5] = (const int32_t *)(intptr_t)g->act_max;
@@ -652,7 +1120,7 @@ void el_gemm_run(const el_gemm_t *g) {
     for (int32_t p0 = 0; p0 < g->npix; p0 += P) {
         for (int32_t r0 = 0; r0 < rows; r0 += rt) {
             const int32_t nr = rows - r0 < rt ? rows - r0 : rt;
-#if EL_HAVE_REQUANT_ASM
+#if EL_HAVE_DIRECT
             if (st.direct) {
                 st.dargs[0] = g->bias != NULL ? g->bias + r0 : el_zero32;
                 st.dargs[1] = g->per_channel ? g->mult + r0 : st.rep_m;
