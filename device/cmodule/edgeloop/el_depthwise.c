@@ -1,7 +1,153 @@
 // DEPTHWISE_CONV_2D: TFLM reference_integer_ops::DepthwiseConvPerChannel (NHWC, N = 1,
 // filter [1, k_h, k_w, out_c], out_c = in_c * depth_multiplier).
-#include "el_common.h"
+#include "el_gemm.h"
 EL_HOT
+
+#define EL_DW_RING_BYTES 1536  // padded input rows of one channel (stack)
+#define EL_DW_MAX_TAPS 64      // filter taps held in a local array
+#define EL_DW_MAX_RING 64      // rows in the ring
+
+typedef struct {
+    const int8_t *input;
+    int8_t *output;
+    const int8_t *filter;
+    const int32_t *bias, *mult, *shift;
+    int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
+        pad_left, depth_mult, in_offset, out_zp, act_min, act_max, wpad, nring;
+} el_dw_args;
+
+// Requantization of one output (table entry): el_rqe_apply, with the Cortex-M0 product split.
+EL_INLINE int32_t el_dw_requant(int32_t acc, const el_rqe_t *q) {
+#if defined(__ARM_ARCH_6M__)
+    if (q->sh >= 1) {
+        const int32_t x = el_wadd(acc, q->bias);
+        // as el_requant_v6 in el_gemm.c: four 16x16 products instead of a 64-bit multiply
+        const uint32_t xl = (uint32_t)x & 0xFFFFu, ml = (uint32_t)q->mult & 0xFFFFu;
+        const int32_t xh = x >> 16, mh = q->mult >> 16;
+        const int32_t A = xh * (int32_t)ml;
+        const int32_t L = x < 0 ? -(INT32_C(1) << 30) : INT32_C(1) << 30;
+        const uint32_t sum = ((uint32_t)A & 0xFFFFu) + xl * (uint32_t)mh + ((xl * ml) >> 16)
+                             + (uint32_t)((L >> 16) + 0x10000);
+        return (xh * mh + (A >> 16) + (int32_t)(sum >> 16) - 1 + q->k_hi) >> q->sh;
+    }
+#endif
+    return el_rqe_apply(acc, q);
+}
+
+// One output row of one output channel, 3x3 taps, stride 1, dilation 1 (the common case): a sliding
+// window over three padded rows; each input value is loaded once and feeds three outputs.
+static void el_dw_row3x3(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *w, int32_t n,
+                         const el_rqe_t *q, int8_t *y, int32_t ystride, int32_t zp, int32_t lo, int32_t hi) {
+    const int32_t w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4], w12 = w[5];
+    const int32_t w20 = w[6], w21 = w[7], w22 = w[8];
+    // sums of the output two to the left (a) and one to the left (b) of column j, before column j
+    uint32_t a = 0, b = 0;
+    int32_t x0 = r0[0], x1 = r1[0], x2 = r2[0];
+    a = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+    x0 = r0[1];
+    x1 = r1[1];
+    x2 = r2[1];
+    a += (uint32_t)(x0 * w01 + x1 * w11 + x2 * w21);
+    b = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+    for (int32_t j = 2; j < n + 2; ++j) {
+        x0 = r0[j];
+        x1 = r1[j];
+        x2 = r2[j];
+        const uint32_t out = a + (uint32_t)(x0 * w02 + x1 * w12 + x2 * w22);
+        a = b + (uint32_t)(x0 * w01 + x1 * w11 + x2 * w21);
+        b = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+        int32_t v = el_wadd(el_dw_requant((int32_t)out, q), zp);
+        v = v < lo ? lo : v;
+        *y = (int8_t)(v > hi ? hi : v);
+        y += ystride;
+    }
+}
+
+static void el_dw_rows(const el_dw_args *d) {
+    int8_t ring[EL_DW_RING_BYTES];
+    int32_t tag[EL_DW_MAX_RING];           // input row held by each ring slot
+    int32_t slot_off[EL_DW_MAX_TAPS];      // (ky * dil_h) mod nring
+    int8_t wk[EL_DW_MAX_TAPS];
+    const int32_t taps = d->k_h * d->k_w, zp = -d->in_offset;
+    const int fast3 = d->k_h == 3 && d->k_w == 3 && d->stride_w == 1 && d->dil_w == 1;
+    // ring slot of input row iy = oy * stride_h - pad_top + ky * dil_h is (oy * stride_h + ky * dil_h) mod
+    // nring: kept incrementally (no division per row: Cortex-M0 has none)
+    const int32_t step = d->stride_h % d->nring;
+    for (int32_t ky = 0; ky < d->k_h; ++ky) {
+        slot_off[ky] = (ky * d->dil_h) % d->nring;
+    }
+    for (int32_t ci = 0; ci < d->in_c; ++ci) {
+        for (int32_t i = 0; i < d->nring; ++i) {
+            tag[i] = INT32_MIN;
+        }
+        for (int32_t m = 0; m < d->depth_mult; ++m) {
+            const int32_t co = ci * d->depth_mult + m;
+            // this channel's taps, the folded bias and its requantization entry
+            int32_t wsum = 0;
+            for (int32_t t = 0; t < taps; ++t) {
+                wk[t] = d->filter[(size_t)t * (size_t)d->out_c + (size_t)co];
+                wsum += wk[t];
+            }
+            el_rqe_t q;
+            el_rqe_prepare(&q, (int32_t)((d->bias != NULL ? (uint32_t)d->bias[co] : 0u)
+                                         + (uint32_t)wsum * (uint32_t)d->in_offset),
+                           d->mult[co], d->shift[co]);
+            int32_t base = 0;  // (oy * stride_h) mod nring
+            for (int32_t oy = 0; oy < d->out_h; ++oy, base = base + step >= d->nring ? base + step - d->nring : base + step) {
+                const int8_t *rows[EL_DW_MAX_TAPS];
+                for (int32_t ky = 0; ky < d->k_h; ++ky) {
+                    const int32_t iy = oy * d->stride_h - d->pad_top + ky * d->dil_h;
+                    int32_t slot = base + slot_off[ky];
+                    slot = slot >= d->nring ? slot - d->nring : slot;
+                    int8_t *r = ring + (size_t)slot * (size_t)d->wpad;
+                    if (tag[slot] != iy) {  // gather the padded row once
+                        tag[slot] = iy;
+                        if (iy < 0 || iy >= d->in_h) {
+                            for (int32_t j = 0; j < d->wpad; ++j) {
+                                r[j] = (int8_t)zp;
+                            }
+                        } else {
+                            const int8_t *src = d->input + (size_t)iy * (size_t)d->in_w * (size_t)d->in_c + (size_t)ci;
+                            int32_t j = 0;
+                            for (; j < d->wpad && j < d->pad_left; ++j) {
+                                r[j] = (int8_t)zp;
+                            }
+                            const int32_t jend = d->pad_left + d->in_w < d->wpad ? d->pad_left + d->in_w : d->wpad;
+                            const int8_t *sp = src + (size_t)(j - d->pad_left) * (size_t)d->in_c;
+                            for (; j < jend; ++j, sp += d->in_c) {
+                                r[j] = *sp;
+                            }
+                            for (; j < d->wpad; ++j) {
+                                r[j] = (int8_t)zp;
+                            }
+                        }
+                    }
+                    rows[ky] = r;
+                }
+                int8_t *y = d->output + (size_t)oy * (size_t)d->out_w * (size_t)d->out_c + (size_t)co;
+                if (fast3) {
+                    el_dw_row3x3(rows[0], rows[1], rows[2], wk, d->out_w, &q, y, d->out_c, d->out_zp,
+                                 d->act_min, d->act_max);
+                    continue;
+                }
+                for (int32_t ox = 0; ox < d->out_w; ++ox, y += d->out_c) {
+                    uint32_t acc = 0;
+                    const int32_t x0 = ox * d->stride_w;
+                    for (int32_t ky = 0; ky < d->k_h; ++ky) {
+                        const int8_t *r = rows[ky] + x0;
+                        const int8_t *w = wk + ky * d->k_w;
+                        for (int32_t kx = 0; kx < d->k_w; ++kx) {
+                            acc += (uint32_t)(r[kx * d->dil_w] * w[kx]);
+                        }
+                    }
+                    int32_t v = el_wadd(el_dw_requant((int32_t)acc, &q), d->out_zp);
+                    v = v < d->act_min ? d->act_min : v;
+                    *y = (int8_t)(v > d->act_max ? d->act_max : v);
+                }
+            }
+        }
+    }
+}
 
 int el_depthwise_conv_2d(const int32_t *a, size_t nargs, const uint8_t *blob, size_t blob_len,
                          int8_t *arena, size_t arena_len) {
@@ -58,6 +204,45 @@ int el_depthwise_conv_2d(const int32_t *a, size_t nargs, const uint8_t *blob, si
     const int32_t dil_h = a[EL_DW_DIL_H], dil_w = a[EL_DW_DIL_W];
     const int32_t pad_top = a[EL_DW_PAD_TOP], pad_left = a[EL_DW_PAD_LEFT];
 
+    // Padded rows of one input channel: width spans every tap of an output row, the ring holds every
+    // row one output row can reach. Padding holds the zero point (in_offset * sum of weights is folded
+    // into the bias, so padding adds w * (zp - zp) = 0, as TFLM skipping it).
+    const int64_t wpad = (int64_t)(out_w - 1) * stride_w + (int64_t)(k_w - 1) * dil_w + 1;
+    const int64_t nring = (int64_t)(k_h - 1) * dil_h + 1;
+    if (el_mul(wpad, nring) <= EL_DW_RING_BYTES && nring <= EL_DW_MAX_RING && k_h * k_w <= EL_DW_MAX_TAPS) {
+        el_dw_args d;
+        d.input = input;
+        d.output = output;
+        d.filter = filter;
+        d.bias = bias;
+        d.mult = mult;
+        d.shift = shift;
+        d.in_h = in_h;
+        d.in_w = in_w;
+        d.in_c = in_c;
+        d.out_h = out_h;
+        d.out_w = out_w;
+        d.out_c = out_c;
+        d.k_h = k_h;
+        d.k_w = k_w;
+        d.stride_h = stride_h;
+        d.stride_w = stride_w;
+        d.dil_h = dil_h;
+        d.dil_w = dil_w;
+        d.pad_top = pad_top;
+        d.pad_left = pad_left;
+        d.depth_mult = depth_mult;
+        d.in_offset = in_offset;
+        d.out_zp = out_zp;
+        d.act_min = act_min;
+        d.act_max = act_max;
+        d.wpad = (int32_t)wpad;
+        d.nring = (int32_t)nring;
+        el_dw_rows(&d);
+        return EL_OK;
+    }
+
+    // Anything larger: TFLM's loops as they are.
     for (int32_t oy = 0; oy < out_h; ++oy) {
         const int32_t iy0 = oy * stride_h - pad_top;
         for (int32_t ox = 0; ox < out_w; ++ox) {
