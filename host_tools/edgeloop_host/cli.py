@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     from .logs import add_parsers as add_logs_parsers  # logs pull (issue 7)
     add_logs_parsers(sub)
+    from .collect import add_parsers as add_collect_parsers  # collect (issue 7)
+    add_collect_parsers(sub)
     return p
 
 
