@@ -113,7 +113,7 @@ def cmd_ota_push(args) -> int:
             print(file=sys.stderr)
         for line in r.log:
             print(line)
-        print(f"sent version {r.version} ({r.size} bytes, {r.chunks} chunks) in {r.seconds:.1f} s; "
+        print(f"sent version {r.version} ({r.size} bytes, {r.chunks} chunk{'s' if r.chunks != 1 else ''}) in {r.seconds:.1f} s; "
               "verified on the board (size, SHA-256, signature, format): pending, tried on the next boot")
         if args.boot:
             print(describe_boot(boot(t)))
