@@ -274,8 +274,8 @@ def test_power_cut_at_every_flash_operation_unix(unix_target, fleet, widths, nbl
 @pytest.mark.qemu
 def test_power_cut_randomized_qemu_arm(qemu_arm_target, fleet, capsys):
     seed = random.randrange(1 << 30)
-    r, size, out = _sweep(qemu_arm_target, fleet, otagen.SMALL, 128, timeout=1800, sample=(10, seed))
-    assert r["good"] == 10 and r["bad"] == 10
+    r, size, out = _sweep(qemu_arm_target, fleet, otagen.SMALL, 128, timeout=1800, sample=(20, seed))
+    assert r["good"] == 20 and r["bad"] == 20
     with capsys.disabled():
         print(f"\n[ota cut sweep, qemu-arm, {size}-byte model, seed {seed}] {r['good'] + r['bad']} random cut "
               f"points of {r['ops_good']} + {r['ops_bad']} flash operations, all recovered "
