@@ -114,9 +114,8 @@ def qemu_rv32_target():
 
 @pytest.fixture(scope="session")
 def qemu_m0_target():
-    """Emulated Cortex-M0 board (qemu microbit, nRF51, armv6m), /flash on a 112 KB littlefs RAM disk.
-    The runtime goes on as precompiled armv6m .mpy files (as `edgeloop deploy` installs it): the
-    source would not leave room on the small disk."""
+    """Emulated Cortex-M0 board (qemu microbit, nRF51, armv6m), /flash on a 320 KB littlefs RAM disk.
+    The runtime goes on as precompiled armv6m .mpy files, as `edgeloop deploy` installs it."""
     t = _open("qemu-m0")
     yield t
     t.close()

@@ -28,7 +28,7 @@ CASES = [
     ("qemu-rv32", "c", "rv32imc", None),
     ("qemu-rv32", "python", None, 40),
     ("qemu-m0", "c", None, None),
-    ("qemu-m0", "c", "armv6m", 100),  # 112 KB disk: natmod + inputs + copy-on-write
+    ("qemu-m0", "c", "armv6m", 100),
     ("qemu-m0", "viper", None, 40),
 ]
 

@@ -3,8 +3,10 @@
 # (python -m edgeloop_host.toolchain build qemu-m0 does exactly that).
 # A real micro:bit v1 has 16 KB of RAM: too little for the runtime (its import alone takes up to
 # 16 KB of heap) and a filesystem. Like MicroPython's own MICROBIT qemu board, qemu is run with
-# 1 MB of flash and 256 KB of SRAM (`-global nrf51-soc.sram-size=262144`), split here into a
-# 112 KB RAM disk on /flash, 128 KB of GC heap and an 8 KB stack.
+# 1 MB of flash and more SRAM than the chip has: MicroPython's own test setup uses 256 KB; here
+# 512 KB (`-global nrf51-soc.sram-size=524288`), split into a 320 KB RAM disk on /flash (the
+# runtime, a natmod, a model and test data with littlefs' copy-on-write), 160 KB of GC heap (a
+# natmod loads as one block) and an 8 KB stack.
 # Adds to the stock MICROBIT board: the native emitter for armv6m (natmods, viper), littlefs2,
 # `time` (TIMER0 at 1 MHz), sys.stdout.buffer, select, stdio poll, Ctrl-C (so mpremote works).
 
@@ -21,7 +23,7 @@ MICROPY_HEAP_SIZE = 1024
 FROZEN_MANIFEST = $(EL_COMMON)/manifest.py
 
 CFLAGS += -DMP_CONFIGFILE='"$(EL_COMMON)/mpconfigport_edgeloop.h"'
-CFLAGS += -DEL_HEAP_SIZE='(128 * 1024)' -DEL_RAMDISK_SIZE='(112 * 1024)' -DEL_STACK_LIMIT='(7 * 1024)'
+CFLAGS += -DEL_HEAP_SIZE='(160 * 1024)' -DEL_RAMDISK_SIZE='(320 * 1024)' -DEL_STACK_LIMIT='(7 * 1024)'
 
 SRC_C += $(EL_COMMON)/el_qemu_board.c
 

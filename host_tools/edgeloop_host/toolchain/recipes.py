@@ -87,7 +87,7 @@ RECIPES: dict[str, Recipe] = {
         args=(JOBS, "BOARD=EDGELOOP_QEMU_M0", "BOARD_DIR={snap}/board_configs/qemu_m0", "BUILD={work}/build",
               "USER_C_MODULES={snap}/device/cmodule", "PYTHON={python}"),
         compiler="arm-none-eabi-gcc",
-        description="qemu microbit (nRF51 Cortex-M0, armv6m; 256 KB SRAM) + littlefs /flash + _edgeloop",
+        description="qemu microbit (nRF51 Cortex-M0, armv6m; 512 KB SRAM) + littlefs /flash + _edgeloop",
     ),
 }
 
