@@ -172,12 +172,16 @@ class Model:
 
 def _parse(buf):
     # The blob parser (the runtime's largest module) is needed only while a model loads: import it
-    # then, and drop it afterwards so its bytecode leaves the heap.
+    # then, and drop it afterwards so its bytecode leaves the heap - unless someone had imported it
+    # already (a tool loading many blobs keeps it resident with `import edgeloop.blob`).
+    import sys
+    resident = "edgeloop.blob" in sys.modules
     from . import blob
     try:
         return blob.parse(buf)
     finally:
-        _unload("blob")
+        if not resident:
+            _unload("blob")
 
 
 def _unload(name):

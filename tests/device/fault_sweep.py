@@ -3,6 +3,7 @@
 import struct
 
 import edgeloop
+import edgeloop.blob  # noqa: F401  keep the parser resident: thousands of loads follow
 from edgeloop import backend
 
 
