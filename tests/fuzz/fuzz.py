@@ -117,6 +117,12 @@ def run(runs: int | None, seconds: int | None, jobs: int, max_len: int = 4096) -
             if p.returncode != 0:
                 crashed.append((j, text[-3000:]))
         findings = sorted(p.name for p in artifacts.iterdir())
+        if findings:  # keep them: the scratch directory goes away
+            keep = cache_dir() / "findings"
+            keep.mkdir(parents=True, exist_ok=True)
+            for p in artifacts.iterdir():
+                shutil.copy2(p, keep / p.name)
+            findings = [str(keep / f) for f in findings]
         return {"executions": execs, "seconds": round(secs, 1), "jobs": jobs, "findings": findings,
                 "crash_logs": crashed, "binary": str(exe), "corpus_size": len(list(corpus.iterdir()))}
     finally:

@@ -66,24 +66,8 @@ EL_INLINE int el_extent_ok(int32_t out, int32_t stride, int32_t k, int32_t dilat
 }
 
 // Per-channel multiplier / shift arrays: `n` int32 each, in the blob, 4-aligned, multiplier >= 0 and
-// shift in [-31, 30] (TFLite's QuantizeMultiplier range).
-EL_INLINE int el_check_quant(const uint8_t *blob, size_t blob_len, int64_t m_off, int64_t s_off,
-                             int64_t n) {
-    if (!el_in_range(m_off, 4 * n, blob_len) || !el_in_range(s_off, 4 * n, blob_len)) {
-        return EL_E_BLOB_RANGE;
-    }
-    if (!el_aligned4(blob, m_off) || !el_aligned4(blob, s_off)) {
-        return EL_E_ALIGN;
-    }
-    const int32_t *mult = (const int32_t *)(const void *)(blob + m_off);
-    const int32_t *shift = (const int32_t *)(const void *)(blob + s_off);
-    uint32_t bad = 0;  // branch-free: this runs over every channel on every call
-    const int32_t *mend = mult + n;  // n <= 2^24 (a validated dimension)
-    while (mult < mend) {
-        bad |= ((uint32_t)*mult++ >> 31) | (uint32_t)((uint32_t)*shift++ + 31u > 61u);
-    }
-    return bad ? EL_E_QUANT : EL_OK;
-}
+// shift in [-31, 30] (TFLite's QuantizeMultiplier range). In el_kernels.c.
+int el_check_quant(const uint8_t *blob, size_t blob_len, int64_t m_off, int64_t s_off, int64_t n);
 
 // Optional int32 bias of `n` values (-1: none).
 EL_INLINE int el_check_bias(const uint8_t *blob, size_t blob_len, int64_t b_off, int64_t n) {

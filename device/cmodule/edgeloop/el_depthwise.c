@@ -113,9 +113,11 @@ static void el_dw_rows(const el_dw_args *d) {
                                 r[j] = (int8_t)zp;
                             }
                             const int32_t jend = d->pad_left + d->in_w < d->wpad ? d->pad_left + d->in_w : d->wpad;
-                            const int8_t *sp = src + (size_t)(j - d->pad_left) * (size_t)d->in_c;
-                            for (; j < jend; ++j, sp += d->in_c) {
-                                r[j] = *sp;
+                            if (j < jend) {  // (the pointer exists only when it points into the row)
+                                const int8_t *sp = src + (size_t)(j - d->pad_left) * (size_t)d->in_c;
+                                for (; j < jend; ++j, sp += d->in_c) {
+                                    r[j] = *sp;
+                                }
                             }
                             for (; j < d->wpad; ++j) {
                                 r[j] = (int8_t)zp;

@@ -13,6 +13,12 @@ static void el_fc_fill(void *vctx, int32_t pix, int32_t k0, int32_t n, int32_t *
     const int8_t *x = c->x + (size_t)pix * (size_t)c->k + (size_t)k0, *xe = x + n;
     const int32_t offset = c->offset;
     if (stride == 1) {
+        for (; x + 4 <= xe; x += 4, dst += 4) {
+            dst[0] = x[0] + offset;
+            dst[1] = x[1] + offset;
+            dst[2] = x[2] + offset;
+            dst[3] = x[3] + offset;
+        }
         while (x < xe) {
             *dst++ = *x++ + offset;
         }

@@ -933,7 +933,7 @@ static void el_requant_direct_v6(const uint32_t *acc, int32_t n, int8_t *y, cons
 // ---- driver ----
 
 #if EL_HAVE_DIRECT
-static const int32_t el_zero32[EL_RT] = {0};
+static const int32_t el_zero32[EL_MAX_P * EL_RT] = {0};
 #endif
 
 static void el_requant_c(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y, const int32_t *zlh) {
@@ -957,7 +957,7 @@ typedef struct {
 #if EL_HAVE_DIRECT
     int direct;      // requantize from the arrays (no table)
     const int32_t *dargs[6];
-    int32_t rep_m[EL_RT], rep_s[EL_RT];
+    int32_t rep_m[EL_MAX_P * EL_RT], rep_s[EL_MAX_P * EL_RT];  // per-tensor values, one per row of a tile
 #endif
 } el_gemm_state;
 
@@ -1099,7 +1099,7 @@ void el_gemm_run(const el_gemm_t *g) {
     st.dargs[4] = (const int32_t *)(intptr_t)g->act_min;
     st.dargs[5] = (const int32_t *)(intptr_t)g->act_max;
     if (st.direct && !g->per_channel) {
-        for (int i = 0; i < EL_RT; ++i) {
+        for (int i = 0; i < EL_MAX_P * EL_RT; ++i) {
             st.rep_m[i] = g->mult[0];
             st.rep_s[i] = g->shift[0];
         }
@@ -1117,9 +1117,15 @@ void el_gemm_run(const el_gemm_t *g) {
         return;
     }
     // pixel blocks outside: a one-chunk panel serves every row tile
+    int32_t rtile = rt;
+#if EL_HAVE_DIRECT
+    if (st.direct && P == 1) {  // no table, one pixel: the tile may use the whole accumulator array
+        rtile = (EL_MAX_P * EL_RT / mk->r) * mk->r;
+    }
+#endif
     for (int32_t p0 = 0; p0 < g->npix; p0 += P) {
-        for (int32_t r0 = 0; r0 < rows; r0 += rt) {
-            const int32_t nr = rows - r0 < rt ? rows - r0 : rt;
+        for (int32_t r0 = 0; r0 < rows; r0 += rtile) {
+            const int32_t nr = rows - r0 < rtile ? rows - r0 : rtile;
 #if EL_HAVE_DIRECT
             if (st.direct) {
                 st.dargs[0] = g->bias != NULL ? g->bias + r0 : el_zero32;
@@ -1127,7 +1133,7 @@ void el_gemm_run(const el_gemm_t *g) {
                 st.dargs[2] = g->per_channel ? g->shift + r0 : st.rep_s;
             } else
 #endif
-            if (p0 == 0 || rows > rt) {
+            if (p0 == 0 || rows > rtile) {
                 el_build_table(&st, r0, nr);
             }
             el_gemm_tile(&st, p0, g->npix - p0 < P ? (int)(g->npix - p0) : P, r0, nr, r0 == 0);

@@ -25,6 +25,28 @@ const char *el_status_str(int status) {
     return el_messages[status];
 }
 
+// ---- validation of per-channel quantization arrays (every call, every channel: keep it tight) ----
+
+int el_check_quant(const uint8_t *blob, size_t blob_len, int64_t m_off, int64_t s_off, int64_t n) {
+    if (!el_in_range(m_off, 4 * n, blob_len) || !el_in_range(s_off, 4 * n, blob_len)) {
+        return EL_E_BLOB_RANGE;
+    }
+    if (!el_aligned4(blob, m_off) || !el_aligned4(blob, s_off)) {
+        return EL_E_ALIGN;
+    }
+    const int32_t *mult = (const int32_t *)(const void *)(blob + m_off);
+    const int32_t *shift = (const int32_t *)(const void *)(blob + s_off);
+    const int32_t *mend = mult + n;  // n <= 2^24 (a validated dimension)
+    // Branch-free: t = shift + 31 must be in [0, 61], i.e. t and 61 - t both without the top bit;
+    // a multiplier must not have it either.
+    uint32_t bad = 0;
+    while (mult < mend) {
+        const uint32_t t = (uint32_t)*shift++ + 31u;
+        bad |= (uint32_t)*mult++ | t | (61u - t);
+    }
+    return bad >> 31 ? EL_E_QUANT : EL_OK;
+}
+
 // ---- gemmlowp fixed point, as in TFLM (double rounding); the kernels use the inline versions ----
 
 int32_t el_srdhm(int32_t a, int32_t b) {
