@@ -6,6 +6,7 @@ EL_HOT
 #define EL_DW_RING_BYTES 1536  // padded input rows of one channel (stack)
 #define EL_DW_MAX_TAPS 64      // filter taps held in a local array
 #define EL_DW_MAX_RING 64      // rows in the ring
+#define EL_DW_ROW_MAX 128      // output row sums of the 3x3 path
 
 typedef struct {
     const int8_t *input;
@@ -34,32 +35,90 @@ EL_INLINE int32_t el_dw_requant(int32_t acc, const el_rqe_t *q) {
     return el_rqe_apply(acc, q);
 }
 
-// One output row of one output channel, 3x3 taps, stride 1, dilation 1 (the common case): a sliding
-// window over three padded rows; each input value is loaded once and feeds three outputs.
+// One output row of one output channel, 3x3 taps, stride 1, dilation 1 (the common case): sums into
+// acc[0 .. n) by a sliding window over three padded rows; each input value is loaded once and feeds
+// three outputs. (Requantization is a separate pass, so the loop keeps its values in registers.)
 static void el_dw_row3x3(const int8_t *r0, const int8_t *r1, const int8_t *r2, const int8_t *w, int32_t n,
-                         const el_rqe_t *q, int8_t *y, int32_t ystride, int32_t zp, int32_t lo, int32_t hi) {
+                         int32_t bias, int32_t *acc) {
     const int32_t w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4], w12 = w[5];
     const int32_t w20 = w[6], w21 = w[7], w22 = w[8];
-    // sums of the output two to the left (a) and one to the left (b) of column j, before column j
-    uint32_t a = 0, b = 0;
+    // a, b: sums of the outputs two and one columns to the left of the column being read
     int32_t x0 = r0[0], x1 = r1[0], x2 = r2[0];
-    a = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+    uint32_t a = (uint32_t)bias + (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);  // the sums wrap like TFLM's
     x0 = r0[1];
     x1 = r1[1];
     x2 = r2[1];
     a += (uint32_t)(x0 * w01 + x1 * w11 + x2 * w21);
-    b = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
-    for (int32_t j = 2; j < n + 2; ++j) {
-        x0 = r0[j];
-        x1 = r1[j];
-        x2 = r2[j];
-        const uint32_t out = a + (uint32_t)(x0 * w02 + x1 * w12 + x2 * w22);
+    uint32_t b = (uint32_t)bias + (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+    const int8_t *end = r0 + n + 2;
+    r0 += 2;
+    r1 += 2;
+    r2 += 2;
+    while (r0 < end) {
+        x0 = *r0++;
+        x1 = *r1++;
+        x2 = *r2++;
+        *acc++ = (int32_t)(a + (uint32_t)(x0 * w02 + x1 * w12 + x2 * w22));
         a = b + (uint32_t)(x0 * w01 + x1 * w11 + x2 * w21);
-        b = (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
-        int32_t v = el_wadd(el_dw_requant((int32_t)out, q), zp);
+        b = (uint32_t)bias + (uint32_t)(x0 * w00 + x1 * w10 + x2 * w20);
+    }
+}
+
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+// Cortex-M3: y[i * ystride] = clamp(MBQM(acc[i]) + zp) for a table entry with e >= 1 (its bias already
+// in the sums), 19 instructions per output. r0 acc, r1 acc end, r2 entry, r3 y, [sp] ystride,
+// [sp, 4] {zp, lo, hi}.
+__attribute__((naked)) static void el_dw_requant_m3(const int32_t *acc, const int32_t *end, const el_rqe_t *q,
+                                                     int8_t *y, int32_t ystride, const int32_t *zp_lo_hi) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n"
+        "ldr r5, [r2, #4]\n"    // mult
+        "ldr r6, [r2, #8]\n"    // K low
+        "ldr r7, [r2, #12]\n"   // K high
+        "ldr r8, [r2, #16]\n"   // e - 1
+        "ldr r9, [sp, #36]\n"
+        "ldr r2, [sp, #40]\n"
+        "ldr r10, [r2]\n"
+        "ldr r11, [r2, #4]\n"
+        "ldr r12, [r2, #8]\n"
+        "1:\n"
+        "ldr r2, [r0], #4\n"
+        "mov r4, r6\n"
+        "mov lr, r7\n"
+        "smlal r4, lr, r2, r5\n"
+        "and r2, r2, #0x80000000\n"
+        "adds r4, r4, r2\n"
+        "adc lr, lr, r2, asr #31\n"
+        "asr lr, lr, r8\n"
+        "add lr, lr, r10\n"
+        "cmp lr, r11\n"
+        "it lt\n"
+        "movlt lr, r11\n"
+        "cmp lr, r12\n"
+        "it gt\n"
+        "movgt lr, r12\n"
+        "strb lr, [r3]\n"
+        "add r3, r3, r9\n"
+        "cmp r0, r1\n"
+        "bne 1b\n"
+        "pop {r4-r11, pc}\n");
+}
+#endif
+
+// y[i * ystride] = clamp(requant(acc[i]) + zp) for one channel's table entry.
+static void el_dw_requant_row(const int32_t *acc, int32_t n, const el_rqe_t *q, int8_t *y, int32_t ystride,
+                              int32_t zp, int32_t lo, int32_t hi) {
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+    if (q->sh >= 0 && q->bias == 0 && n > 0) {
+        const int32_t zlh[3] = {zp, lo, hi};
+        el_dw_requant_m3(acc, acc + n, q, y, ystride, zlh);
+        return;
+    }
+#endif
+    for (const int32_t *e = acc + n; acc < e; ++acc, y += ystride) {
+        int32_t v = el_wadd(el_dw_requant(*acc, q), zp);
         v = v < lo ? lo : v;
         *y = (int8_t)(v > hi ? hi : v);
-        y += ystride;
     }
 }
 
@@ -68,6 +127,7 @@ static void el_dw_rows(const el_dw_args *d) {
     int32_t tag[EL_DW_MAX_RING];           // input row held by each ring slot
     int32_t slot_off[EL_DW_MAX_TAPS];      // (ky * dil_h) mod nring
     int8_t wk[EL_DW_MAX_TAPS];
+    int32_t rowacc[EL_DW_ROW_MAX];
     const int32_t taps = d->k_h * d->k_w, zp = -d->in_offset;
     const int fast3 = d->k_h == 3 && d->k_w == 3 && d->stride_w == 1 && d->dil_w == 1;
     // ring slot of input row iy = oy * stride_h - pad_top + ky * dil_h is (oy * stride_h + ky * dil_h) mod
@@ -92,6 +152,8 @@ static void el_dw_rows(const el_dw_args *d) {
             el_rqe_prepare(&q, (int32_t)((d->bias != NULL ? (uint32_t)d->bias[co] : 0u)
                                          + (uint32_t)wsum * (uint32_t)d->in_offset),
                            d->mult[co], d->shift[co]);
+            el_rqe_t q0 = q;  // for sums that already hold the bias
+            q0.bias = 0;
             int32_t base = 0;  // (oy * stride_h) mod nring
             for (int32_t oy = 0; oy < d->out_h; ++oy, base = base + step >= d->nring ? base + step - d->nring : base + step) {
                 const int8_t *rows[EL_DW_MAX_TAPS];
@@ -127,9 +189,9 @@ static void el_dw_rows(const el_dw_args *d) {
                     rows[ky] = r;
                 }
                 int8_t *y = d->output + (size_t)oy * (size_t)d->out_w * (size_t)d->out_c + (size_t)co;
-                if (fast3) {
-                    el_dw_row3x3(rows[0], rows[1], rows[2], wk, d->out_w, &q, y, d->out_c, d->out_zp,
-                                 d->act_min, d->act_max);
+                if (fast3 && d->out_w <= EL_DW_ROW_MAX) {
+                    el_dw_row3x3(rows[0], rows[1], rows[2], wk, d->out_w, q.bias, rowacc);
+                    el_dw_requant_row(rowacc, d->out_w, &q0, y, d->out_c, d->out_zp, d->act_min, d->act_max);
                     continue;
                 }
                 for (int32_t ox = 0; ox < d->out_w; ++ox, y += d->out_c) {
