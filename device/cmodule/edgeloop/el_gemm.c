@@ -511,8 +511,8 @@ __attribute__((naked)) static void el_requant_direct_m3(const uint32_t *acc, int
     "addi sp, sp, 64\n" \
     "ret\n"
 
-// FULLY_CONNECTED, one pixel: 8 rows, 8 taps per loop turn with immediate offsets and one pointer
-// bump per row (210 instructions / 64 MACs). Rows a1-a7 t2, sums s0-s7, x' t3, w t4,
+// FULLY_CONNECTED, one pixel: 8 rows, 16 taps per loop turn with immediate offsets and one pointer
+// bump per row (410 instructions / 128 MACs). Rows a1-a7 t2, sums s0-s7, x' t3, w t4,
 // x t0, end t1; s8 groups left, s9 acc cursor, s10 weight cursor, s11 wstride.
 #define EL_RV_FC_MAC(w, off, acc) "lb t4, " #off "(" #w ")\n" "mul t4, t4, t3\n" "add " #acc ", " #acc ", t4\n"
 #define EL_RV_FC_STEP(j) \
@@ -543,7 +543,7 @@ __attribute__((naked)) static void el_micro_rv_r8p1(const el_mk_args *a) {
         "li s4, 0\n" "li s5, 0\n" "li s6, 0\n" "li s7, 0\n"
         "lw t0, 0(a0)\n"
         "lw t1, 16(a0)\n"
-        "andi t6, t1, 7\n"
+        "andi t6, t1, 15\n"
         "slli t1, t1, 2\n"
         "add t1, t0, t1\n"
         "beqz t6, 3f\n"
@@ -558,8 +558,10 @@ __attribute__((naked)) static void el_micro_rv_r8p1(const el_mk_args *a) {
         "4:\n"
         EL_RV_FC_STEP(0) EL_RV_FC_STEP(1) EL_RV_FC_STEP(2) EL_RV_FC_STEP(3)
         EL_RV_FC_STEP(4) EL_RV_FC_STEP(5) EL_RV_FC_STEP(6) EL_RV_FC_STEP(7)
-        "addi t0, t0, 32\n"
-        EL_RV_BUMP(8)
+        EL_RV_FC_STEP(8) EL_RV_FC_STEP(9) EL_RV_FC_STEP(10) EL_RV_FC_STEP(11)
+        EL_RV_FC_STEP(12) EL_RV_FC_STEP(13) EL_RV_FC_STEP(14) EL_RV_FC_STEP(15)
+        "addi t0, t0, 64\n"
+        EL_RV_BUMP(16)
         "bne t0, t1, 4b\n"
         "5:\n"
         "lw t5, 24(a0)\n"
