@@ -620,15 +620,23 @@ __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
         "sw t3, 60(sp)\n"
         "lw t1, 16(t0)\n"
         "lw t0, 0(t0)\n"
-        // first tap: MUL starts the sums
+        "slli t1, t1, 4\n"
+        "add t1, t0, t1\n"           // end of the panel
+        "sub t3, t1, t0\n"
+        "li t4, 64\n"
+        "blt t3, t4, 8f\n"           // fewer than 4 taps
+        // first 4 taps: MUL starts the sums
         "lw a5, 0(t0)\n" "lw a6, 4(t0)\n" "lw a7, 8(t0)\n" "lw t2, 12(t0)\n"
         EL_RV_CV_ROW0(a1, s0, s1, s2, s3) EL_RV_CV_ROW0(a2, s4, s5, s6, s7)
         EL_RV_CV_ROW0(a3, s8, s9, s10, s11) EL_RV_CV_ROW0(a4, t5, t6, ra, a0)
-        "addi t0, t0, 16\n"
-        "addi a1, a1, 1\n" "addi a2, a2, 1\n" "addi a3, a3, 1\n" "addi a4, a4, 1\n"
-        "slli t1, t1, 4\n"
-        "add t1, t0, t1\n"
-        "addi t1, t1, -16\n"
+        EL_RV_CV_STEP(1) EL_RV_CV_STEP(2) EL_RV_CV_STEP(3)
+        "addi t0, t0, 64\n"
+        "addi a1, a1, 4\n" "addi a2, a2, 4\n" "addi a3, a3, 4\n" "addi a4, a4, 4\n"
+        "j 2f\n"
+        "8:\n"                       // 1..3 taps: clear the sums
+        "li s0, 0\n" "li s1, 0\n" "li s2, 0\n" "li s3, 0\n" "li s4, 0\n" "li s5, 0\n"
+        "li s6, 0\n" "li s7, 0\n" "li s8, 0\n" "li s9, 0\n" "li s10, 0\n" "li s11, 0\n"
+        "li t5, 0\n" "li t6, 0\n" "li ra, 0\n" "li a0, 0\n"
         // then single taps until a multiple of 4 is left
         "2:\n"
         "sub t3, t1, t0\n"
@@ -652,8 +660,15 @@ __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
         "lw t2, 24(t0)\n"
         "addi t3, t1, 16\n"
         "sw t3, 64(sp)\n"
-#define EL_RV_CV_PUT(reg, off) \
-        "bnez t2, 7f\n" "lw t3, " #off "(t1)\n" "add " #reg ", " #reg ", t3\n" "7:\n" "sw " #reg ", " #off "(t1)\n"
+        "bnez t2, 6f\n"
+#define EL_RV_CV_ADD(reg, off) "lw t3, " #off "(t1)\n" "add " #reg ", " #reg ", t3\n"
+        EL_RV_CV_ADD(s0, 0) EL_RV_CV_ADD(s1, 128) EL_RV_CV_ADD(s2, 256) EL_RV_CV_ADD(s3, 384)
+        EL_RV_CV_ADD(s4, 4) EL_RV_CV_ADD(s5, 132) EL_RV_CV_ADD(s6, 260) EL_RV_CV_ADD(s7, 388)
+        EL_RV_CV_ADD(s8, 8) EL_RV_CV_ADD(s9, 136) EL_RV_CV_ADD(s10, 264) EL_RV_CV_ADD(s11, 392)
+        EL_RV_CV_ADD(t5, 12) EL_RV_CV_ADD(t6, 140) EL_RV_CV_ADD(ra, 268) EL_RV_CV_ADD(a0, 396)
+#undef EL_RV_CV_ADD
+        "6:\n"
+#define EL_RV_CV_PUT(reg, off) "sw " #reg ", " #off "(t1)\n"
         EL_RV_CV_PUT(s0, 0) EL_RV_CV_PUT(s1, 128) EL_RV_CV_PUT(s2, 256) EL_RV_CV_PUT(s3, 384)
         EL_RV_CV_PUT(s4, 4) EL_RV_CV_PUT(s5, 132) EL_RV_CV_PUT(s6, 260) EL_RV_CV_PUT(s7, 388)
         EL_RV_CV_PUT(s8, 8) EL_RV_CV_PUT(s9, 136) EL_RV_CV_PUT(s10, 264) EL_RV_CV_PUT(s11, 392)
@@ -778,6 +793,65 @@ __attribute__((naked)) static void el_requant_direct_rv(const uint32_t *acc, int
         "ret\n");
 }
 #define EL_HAVE_REQUANT_RV 1
+
+// Four pixels at once (the 4x4 conv tile): acc[p * 32 + r] for rows r < n, entries with e >= 2, outputs
+// y[p * ystride + r]; each table entry is loaded once for its four outputs (83 instructions per row).
+// a0 acc, a1 table, a2 n >= 1, a3 y, a4 ystride, a5 {zp, lo, hi}.
+#define EL_RV_RQ4(off, y) \
+    "lw t5, " #off "(a0)\n" \
+    "add t5, t5, t0\n" \
+    "mul t6, t5, t1\n" \
+    "mulh a7, t5, t1\n" \
+    "srai t5, t5, 31\n" \
+    "slli t4, t5, 31\n" \
+    "add t4, t4, s0\n" \
+    "add t4, t6, t4\n" \
+    "sltu t4, t4, t6\n" \
+    "add a7, a7, t4\n" \
+    "add a7, a7, t5\n" \
+    "add a7, a7, t2\n" \
+    "sra a7, a7, t3\n" \
+    "add a7, a7, s1\n" \
+    "bge a7, s2, 1f\n" \
+    "mv a7, s2\n" \
+    "1:\n" \
+    "bge s3, a7, 2f\n" \
+    "mv a7, s3\n" \
+    "2:\n" \
+    "sb a7, 0(" #y ")\n"
+__attribute__((naked)) static void el_requant_rv4(const uint32_t *acc, const el_rqe_t *t, int32_t n, int8_t *y,
+                                                   int32_t ystride, const int32_t *zp_lo_hi) {
+    __asm__ volatile(
+        "addi sp, sp, -32\n"
+        "sw s0, 0(sp)\n" "sw s1, 4(sp)\n" "sw s2, 8(sp)\n" "sw s3, 12(sp)\n"
+        "sw s4, 16(sp)\n" "sw s5, 20(sp)\n" "sw s6, 24(sp)\n"
+        "lui s0, 0x40000\n"
+        "lw s1, 0(a5)\n"
+        "lw s2, 4(a5)\n"
+        "lw s3, 8(a5)\n"
+        "add s4, a3, a4\n"
+        "add s5, s4, a4\n"
+        "add s6, s5, a4\n"
+        "3:\n"
+        "lw t0, 0(a1)\n"
+        "lw t1, 4(a1)\n"
+        "lw t2, 12(a1)\n"
+        "lw t3, 16(a1)\n"
+        EL_RV_RQ4(0, a3) EL_RV_RQ4(128, s4) EL_RV_RQ4(256, s5) EL_RV_RQ4(384, s6)
+        "addi a0, a0, 4\n"
+        "addi a1, a1, 20\n"
+        "addi a3, a3, 1\n"
+        "addi s4, s4, 1\n"
+        "addi s5, s5, 1\n"
+        "addi s6, s6, 1\n"
+        "addi a2, a2, -1\n"
+        "bnez a2, 3b\n"
+        "lw s0, 0(sp)\n" "lw s1, 4(sp)\n" "lw s2, 8(sp)\n" "lw s3, 12(sp)\n"
+        "lw s4, 16(sp)\n" "lw s5, 20(sp)\n" "lw s6, 24(sp)\n"
+        "addi sp, sp, 32\n"
+        "ret\n");
+}
+#undef EL_RV_RQ4
 #define EL_HAVE_DIRECT 1
 
 static const el_micro_t el_micro_fc = {el_micro_rv_r8p1, 8, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
@@ -1032,6 +1106,12 @@ static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int3
             el_micro_c_r1(&t, P);
         }
     }
+#if EL_HAVE_REQUANT_RV
+    if (np == 4 && P == 4 && st->fast_rq2 && !st->direct) {
+        el_requant_rv4(st->acc, st->rq, nr, g->out + (size_t)p0 * (size_t)g->rows + (size_t)r0, g->rows, st->zlh);
+        return;
+    }
+#endif
     for (int j = 0; j < np; ++j) {
         int8_t *y = g->out + (size_t)(p0 + j) * (size_t)g->rows + (size_t)r0;
         const uint32_t *acc = st->acc + j * EL_RT;
