@@ -20,14 +20,17 @@
 // Sizes: products of validated non-negative words, saturating at EL_SIZE_CAP (far beyond any buffer,
 // so a saturated size always fails the range checks) and never overflowing int64.
 #define EL_SIZE_CAP (INT64_C(1) << 40)
-EL_INLINE int64_t el_mul(int64_t a, int64_t b) {
+EL_INLINE int64_t el_mul(int64_t a, int64_t b) {  // no 64-bit division (libgcc on 32-bit cores)
     if (a <= 0 || b <= 0) {
         return 0;
     }
-    if (a > EL_SIZE_CAP / b) {
+    a = a > EL_SIZE_CAP ? EL_SIZE_CAP : a;
+    b = b > EL_SIZE_CAP ? EL_SIZE_CAP : b;
+    if ((a >> 20) != 0 && (b >> 20) != 0) {  // both >= 2^20: the product is >= 2^40
         return EL_SIZE_CAP;
     }
-    return a * b;
+    const int64_t p = a * b;                 // < 2^20 * 2^40: no overflow
+    return p > EL_SIZE_CAP ? EL_SIZE_CAP : p;
 }
 
 EL_INLINE int el_in_range(int64_t off, int64_t len, size_t limit) {
