@@ -109,11 +109,15 @@ def run(runs: int | None, seconds: int | None, jobs: int, max_len: int = 4096) -
             log.close()
         secs = time.monotonic() - t0
         execs = 0
+        cov = ft = 0
         crashed = []
         for j, (p, _) in enumerate(procs):
             text = (work / f"job{j}.log").read_text(errors="replace")
             m = re.findall(r"stat::number_of_executed_units:\s+(\d+)", text)
             execs += int(m[-1]) if m else 0
+            c = re.findall(r"cov: (\d+) ft: (\d+)", text)
+            if c:
+                cov, ft = max(cov, int(c[-1][0])), max(ft, int(c[-1][1]))
             if p.returncode != 0:
                 crashed.append((j, text[-3000:]))
         findings = sorted(p.name for p in artifacts.iterdir())
@@ -124,6 +128,7 @@ def run(runs: int | None, seconds: int | None, jobs: int, max_len: int = 4096) -
                 shutil.copy2(p, keep / p.name)
             findings = [str(keep / f) for f in findings]
         return {"executions": execs, "seconds": round(secs, 1), "jobs": jobs, "findings": findings,
+                "coverage_edges": cov, "features": ft,
                 "crash_logs": crashed, "binary": str(exe), "corpus_size": len(list(corpus.iterdir()))}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -144,8 +149,9 @@ def main(argv=None) -> int:
     r = run(a.runs, a.seconds, a.jobs)
     for j, text in r["crash_logs"]:
         print(f"--- job {j} ---\n{text}", file=sys.stderr)
-    print(f"fuzz: {r['executions']} executions in {r['seconds']} s on {r['jobs']} job(s), corpus "
-          f"{r['corpus_size']} inputs, findings: {len(r['findings'])} {r['findings']}")
+    print(f"fuzz: {r['executions']} executions in {r['seconds']} s on {r['jobs']} job(s), coverage "
+          f"{r['coverage_edges']} edges / {r['features']} features, corpus {r['corpus_size']} inputs, "
+          f"findings: {len(r['findings'])} {r['findings']}")
     return 1 if r["findings"] or r["crash_logs"] else 0
 
 
