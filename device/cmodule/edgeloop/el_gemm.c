@@ -1033,7 +1033,7 @@ typedef struct {
 #if EL_HAVE_DIRECT
     int direct;      // requantize from the arrays (no table)
     const int32_t *dargs[6];
-    int32_t rep_m[EL_MAX_P * EL_RT], rep_s[EL_MAX_P * EL_RT];  // per-tensor values, one per row of a tile
+    int32_t rep_m[EL_RT], rep_s[EL_RT];  // per-tensor values, one per row of a tile
 #endif
 } el_gemm_state;
 
@@ -1181,7 +1181,7 @@ void el_gemm_run(const el_gemm_t *g) {
     st.dargs[4] = (const int32_t *)(intptr_t)g->act_min;
     st.dargs[5] = (const int32_t *)(intptr_t)g->act_max;
     if (st.direct && !g->per_channel) {
-        for (int i = 0; i < EL_MAX_P * EL_RT; ++i) {
+        for (int i = 0; i < EL_RT; ++i) {
             st.rep_m[i] = g->mult[0];
             st.rep_s[i] = g->shift[0];
         }
@@ -1201,7 +1201,7 @@ void el_gemm_run(const el_gemm_t *g) {
     // pixel blocks outside: a one-chunk panel serves every row tile
     int32_t rtile = rt;
 #if EL_HAVE_DIRECT
-    if (st.direct && P == 1) {  // no table, one pixel: the tile may use the whole accumulator array
+    if (st.direct && P == 1 && g->per_channel) {  // no table, one pixel: the tile may span all accumulators
         rtile = (EL_MAX_P * EL_RT / mk->r) * mk->r;
     }
 #endif
