@@ -7,16 +7,17 @@ import zlib
 
 import numpy as np
 
-from . import ir
+from . import ir, sparse
 
 MAGIC = b"ELMB"
 FORMAT_VERSION = 1
 HEADER = struct.Struct("<4sHHIIIIIHH")  # magic, version, header_size, total, crc, features, id, version, nsec, rsv
 SECTION = struct.Struct("<4sIII")  # tag, flags, offset, length
-TENSOR = struct.Struct("<BBBB4HfiII")  # dtype, ndim, flags, rsv, dims[4], scale, zero_point, offset, nbytes
+TENSOR = struct.Struct("<BBBB4HfiII")  # dtype, ndim, flags, encoding, dims[4], scale, zero_point, offset, nbytes
 FLAG_REQUIRED = 1
 TENSOR_CONST = 1
-KNOWN_FEATURES = 0  # v1 defines no optional features
+FEATURE_SPARSE = 1  # some constant uses weight encoding 1 (format 1.1, docs/FORMAT.md)
+KNOWN_FEATURES = FEATURE_SPARSE
 MAX_NDIM = 4
 
 # Word layouts of the op records (docs/FORMAT.md, table under `OPS `): tensor words, then int words.
@@ -47,7 +48,8 @@ def encode(graph: ir.Graph) -> bytes:
 
     sections = [(b"GRPH", FLAG_REQUIRED, len(grph)), (b"TENS", FLAG_REQUIRED, tens_len),
                 (b"OPS ", FLAG_REQUIRED, len(ops))]
-    data_len = sum(_align4(t.nbytes) for t in graph.tensors if t.is_const)
+    stored = {i: _const_bytes(t) for i, t in enumerate(graph.tensors) if t.is_const}
+    data_len = sum(_align4(len(b)) for b in stored.values())
     sections.append((b"DATA", FLAG_REQUIRED, data_len))
     if meta:
         sections.append((b"META", 0, len(meta)))
@@ -66,28 +68,43 @@ def encode(graph: ir.Graph) -> bytes:
     out = bytearray(total)
     data_off = where[b"DATA"]
     tens = bytearray(struct.pack("<I", len(graph.tensors)))
-    for t in graph.tensors:
+    features = 0
+    for i, t in enumerate(graph.tensors):
         if len(t.shape) < 1 or len(t.shape) > MAX_NDIM:
             raise BlobError(f"tensor {t.name!r}: rank {len(t.shape)} not in 1..{MAX_NDIM}")
         dims = list(t.shape) + [1] * (MAX_NDIM - len(t.shape))
+        encoding, nbytes = 0, t.nbytes
         if t.is_const:
-            data = np.ascontiguousarray(t.data, dtype=t.dtype).astype(f"<{np.dtype(t.dtype).str[1:]}")
-            out[data_off:data_off + t.nbytes] = data.tobytes()
+            data = stored[i]
+            out[data_off:data_off + len(data)] = data
             t_off, flags, scale, zp = data_off, TENSOR_CONST, 0.0, 0
-            data_off += _align4(t.nbytes)
+            data_off += _align4(len(data))
+            encoding, nbytes = t.encoding, len(data)
+            if encoding:
+                features |= FEATURE_SPARSE
         else:
             t_off, flags, scale, zp = t.arena_offset, 0, t.scale, t.zero_point
-        tens += TENSOR.pack(ir.DTYPE_CODES[t.dtype], len(t.shape), flags, 0, *dims, scale, zp, t_off, t.nbytes)
+        tens += TENSOR.pack(ir.DTYPE_CODES[t.dtype], len(t.shape), flags, encoding, *dims, scale, zp, t_off,
+                            nbytes)
     payload = {b"GRPH": grph, b"TENS": tens, b"OPS ": ops, b"META": meta, b"SELF": selftest}
     for tag, _, off, length in table:
         if tag in payload:
             out[off:off + length] = payload[tag]
-    HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, HEADER.size, total, 0, 0,
+    HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, HEADER.size, total, 0, features,
                      graph.model_id, graph.model_version, len(table), 0)
     for i, entry in enumerate(table):
         SECTION.pack_into(out, HEADER.size + i * SECTION.size, *entry)
     struct.pack_into("<I", out, 12, zlib.crc32(out[16:]))
     return bytes(out)
+
+
+def _const_bytes(t: ir.Tensor) -> bytes:
+    """A constant's bytes in DATA: little-endian dense values, or an encoded weight stream."""
+    if t.encoding == ir.ENCODING_DENSE:
+        return np.ascontiguousarray(t.data, dtype=t.dtype).astype(f"<{np.dtype(t.dtype).str[1:]}").tobytes()
+    if t.encoding == ir.ENCODING_SPARSE_ROWS and t.dtype == "int8" and len(t.shape) >= 2:
+        return sparse.encode(t.data)
+    raise BlobError(f"tensor {t.name!r}: encoding {t.encoding} does not apply to a {t.dtype} {list(t.shape)}")
 
 
 def _encode_self_test(graph: ir.Graph) -> bytes:
@@ -173,10 +190,10 @@ def decode(blob: bytes) -> ir.Graph:
         (count,) = struct.unpack_from("<I", tens)
         tensors = []
         for i in range(count):
-            dt, ndim, flags, _, *rest = TENSOR.unpack_from(tens, 4 + i * TENSOR.size)
+            dt, ndim, flags, enc, *rest = TENSOR.unpack_from(tens, 4 + i * TENSOR.size)
             dims, (scale, zp, off, nbytes) = rest[:4], rest[4:]
-            tensors.append(_decode_tensor(blob, i, dt, ndim, flags, dims, scale, zp, off, nbytes,
-                                          arena_size, data_span))
+            tensors.append(_decode_tensor(blob, i, dt, ndim, flags, enc, dims, scale, zp, off, nbytes,
+                                          arena_size, data_span, features))
         ops_b = sections[b"OPS "]
         (nops,) = struct.unpack_from("<I", ops_b)
         pos, ops = 4, []
@@ -251,13 +268,15 @@ def _decode_meta(raw: bytes) -> dict:
     return meta
 
 
-def _decode_tensor(blob, i, dt, ndim, flags, dims, scale, zp, off, nbytes, arena_size, data_span):
+def _decode_tensor(blob, i, dt, ndim, flags, enc, dims, scale, zp, off, nbytes, arena_size, data_span, features):
     if dt not in ir.DTYPE_NAMES:
         raise BlobError(f"tensor {i}: unknown dtype code {dt}")
     if not 1 <= ndim <= MAX_NDIM or any(d < 1 for d in dims):
         raise BlobError(f"tensor {i}: bad shape {dims[:ndim]} (rank {ndim})")
     dtype = ir.DTYPE_NAMES[dt]
     shape = tuple(dims[:ndim])
+    if enc != ir.ENCODING_DENSE:
+        return _decode_encoded(blob, i, dtype, flags, enc, shape, off, nbytes, data_span, features)
     if nbytes != int(np.prod(shape)) * np.dtype(dtype).itemsize:
         raise BlobError(f"tensor {i}: {nbytes} bytes does not match shape {shape} of {dtype}")
     if flags & TENSOR_CONST:
@@ -271,6 +290,22 @@ def _decode_tensor(blob, i, dt, ndim, flags, dims, scale, zp, off, nbytes, arena
     if off + nbytes > arena_size:
         raise BlobError(f"tensor {i}: activation at {off}+{nbytes} is outside the {arena_size}-byte arena")
     return ir.Tensor(name=f"t{i}", shape=shape, dtype=dtype, scale=scale, zero_point=zp, arena_offset=off)
+
+
+def _decode_encoded(blob, i, dtype, flags, enc, shape, off, nbytes, data_span, features) -> ir.Tensor:
+    if enc not in ir.ENCODING_NAMES:
+        raise BlobError(f"tensor {i}: unknown weight encoding {enc}: needs a newer runtime")
+    if not features & FEATURE_SPARSE:
+        raise BlobError(f"tensor {i}: sparse encoding without the header's feature bit 0x{FEATURE_SPARSE:x}")
+    if not flags & TENSOR_CONST or dtype != "int8" or len(shape) < 2:
+        raise BlobError(f"tensor {i}: only constant int8 weights of rank >= 2 can be sparse")
+    if off % 4 or off < data_span[0] or off + nbytes > data_span[1]:
+        raise BlobError(f"tensor {i}: constant data at {off}+{nbytes} is outside DATA or unaligned")
+    try:
+        dense = sparse.decode(blob[off:off + nbytes], shape[0], int(np.prod(shape[1:])))
+    except sparse.SparseError as e:
+        raise BlobError(f"tensor {i}: {e}") from None
+    return ir.Tensor(name=f"t{i}", shape=shape, dtype=dtype, data=dense.reshape(shape), encoding=enc)
 
 
 def _decode_op(opcode: int, words: list[int], tensors: list[ir.Tensor]) -> ir.Op:
@@ -306,6 +341,8 @@ class _Ctx:
         t = self.tensors[idx]
         if t.is_const != const or t.dtype != dtype:
             self.fail(f"{word} must be a {'constant' if const else 'activation'} {dtype}")
+        if t.encoding and word not in ("weights", "filter"):
+            self.fail(f"{word} cannot be a sparse tensor")
         return t
 
     def act(self, word: str) -> ir.Tensor:
@@ -403,6 +440,8 @@ def _check_conv(op: ir.Op, tensors: list[ir.Tensor]) -> None:
         c.fail(f"bias shape {list(b.shape)} != [{c_out}]")
     c.quant_words("multiplier", "shift", (c_out,))
     a = op.attrs
+    if f.encoding and (depthwise or f.shape[1:3] != (1, 1) or a["stride_h"] != 1 or a["stride_w"] != 1):
+        c.fail("a sparse filter needs a CONV_2D with a 1x1 kernel and stride 1")
     c.window((h, w), (oh, ow), (f.shape[1], f.shape[2]), (a["dilation_h"], a["dilation_w"]))
     c.clamp()
     c.no_overlap()

@@ -38,7 +38,7 @@ def cmd_convert(args) -> int:
 
     meta = {"labels": args.labels.split(",")} if args.labels else None
     data = convert(_read_bytes(args.input), args.output, model_id=args.model_id,
-                   model_version=args.model_version, meta=meta)
+                   model_version=args.model_version, meta=meta, sparse_mode=args.sparse)
     print(f"wrote {args.output} ({len(data)} bytes)")
     return 0
 
@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model-id", type=int, default=0)
     c.add_argument("--model-version", type=int, default=1)
     c.add_argument("--labels", help="comma-separated class labels stored in the blob")
+    c.add_argument("--sparse", choices=("auto", "never", "always"), default="auto",
+                   help="sparse weights for FULLY_CONNECTED / 1x1 CONV_2D: auto (where it saves >= 20%% of "
+                        "the layer's bytes), never, always")
     c.set_defaults(func=cmd_convert)
 
     r = sub.add_parser("run", help="run a blob on a target, int8 .npy in and out")

@@ -21,7 +21,20 @@ def op_macs(graph: ir.Graph, op: ir.Op) -> int:
 
 
 def op_const_bytes(graph: ir.Graph, op: ir.Op) -> int:
-    return sum(graph.tensors[i].nbytes for i in op.tensors if i >= 0 and graph.tensors[i].is_const)
+    """Bytes of the op's constants as stored in the blob (sparse weights: their encoded stream)."""
+    from .sparse import stored_nbytes
+
+    return sum(stored_nbytes(graph.tensors[i]) for i in op.tensors if i >= 0 and graph.tensors[i].is_const)
+
+
+def op_weight_encoding(graph: ir.Graph, op: ir.Op) -> str:
+    """"dense" or "sparse" and the weights' zero fraction, e.g. "sparse  75%", for ops with weights."""
+    words = ir.OP_LAYOUTS[op.opcode][0]
+    word = "weights" if "weights" in words else ("filter" if "filter" in words else None)
+    if word is None:
+        return ""
+    t = graph.tensors[op.tensor(word)]
+    return f"{ir.ENCODING_NAMES[t.encoding]:<6} {100 * float(np.mean(t.data == 0)):3.0f}%"
 
 
 def describe(graph: ir.Graph, blob_size: int) -> str:
@@ -45,7 +58,8 @@ def describe(graph: ir.Graph, blob_size: int) -> str:
         lines.append(f"train stats (int8, n={st.get('n')}) per {st.get('axis')}: {len(st['mean'])} means/stds")
     if graph.self_test is not None:
         lines.append("self-test vector: yes")
-    lines.append(f"{'#':>2}  {'op':<17} {'in':<11} {'out':<11} {'quant':<12} {'params':<22} {'bytes':>7} {'MACs':>8}")
+    lines.append(f"{'#':>2}  {'op':<17} {'in':<11} {'out':<11} {'quant':<12} {'params':<22} {'enc  zeros':<11} "
+                 f"{'bytes':>7} {'MACs':>8}")
     total_macs = 0
     for i, op in enumerate(graph.ops):
         t_in, t_out = graph.tensors[op.inputs()[0]], graph.tensors[op.outputs()[0]]
@@ -78,6 +92,8 @@ def describe(graph: ir.Graph, blob_size: int) -> str:
         total_macs += macs
         lines.append(f"{i:>2}  {op.name:<17} {'x'.join(map(str, t_in.shape)):<11} "
                      f"{'x'.join(map(str, t_out.shape)):<11} {quant:<12} {' '.join(params):<22} "
-                     f"{op_const_bytes(graph, op):>7} {macs:>8}")
+                     f"{op_weight_encoding(graph, op):<11} {op_const_bytes(graph, op):>7} {macs:>8}")
     lines.append(f"total {total_macs} MACs")
+    if any(t.encoding for t in graph.tensors):
+        lines.append("sparse weights: encoding 1 (needs runtime feature 0x1, docs/FORMAT.md)")
     return "\n".join(lines)

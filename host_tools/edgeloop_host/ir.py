@@ -50,6 +50,9 @@ OP_IO: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
     op: ((("input1", "input2") if op == ADD else ("input",)), ("output",)) for op in OP_LAYOUTS}
 
 DTYPE_CODES = {"int8": 1, "int32": 2}
+ENCODING_DENSE = 0
+ENCODING_SPARSE_ROWS = 1  # sparse.py
+ENCODING_NAMES = {ENCODING_DENSE: "dense", ENCODING_SPARSE_ROWS: "sparse"}
 DTYPE_NAMES = {v: k for k, v in DTYPE_CODES.items()}
 
 
@@ -65,6 +68,8 @@ class Tensor:
     # activations only: index of the tensor whose arena bytes this one reuses under another shape (a no-copy
     # RESHAPE / EXPAND_DIMS / SQUEEZE view); None for a tensor that owns its bytes
     alias_of: int | None = None
+    # constants only: how DATA stores them (docs/FORMAT.md "Weight encodings"); `data` is always dense
+    encoding: int = 0  # ENCODING_DENSE or ENCODING_SPARSE_ROWS
 
     @property
     def is_const(self) -> bool:

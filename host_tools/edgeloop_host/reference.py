@@ -90,6 +90,18 @@ def fully_connected(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None,
     return out.astype(np.int8)
 
 
+def fully_connected_sparse(x: np.ndarray, stream: bytes, units: int, bias: np.ndarray | None, input_zp: int,
+                           output_zp: int, multiplier: np.ndarray, shift: np.ndarray, act_min: int,
+                           act_max: int) -> np.ndarray:
+    """FULLY_CONNECTED with weights in encoding 1 (sparse.py): the same arithmetic as the dense op, since
+    skipped weights are zeros. A graph's sparse tensors are decoded when the blob is read, so run_op
+    never needs this; it checks a kernel's raw words against the stream."""
+    from . import sparse
+
+    w = sparse.decode(stream, units, x.shape[-1])
+    return fully_connected(x, w, bias, input_zp, output_zp, multiplier, shift, act_min, act_max)
+
+
 def _clamp8(acc, act_min: int, act_max: int) -> np.ndarray:
     return np.minimum(np.maximum(_i64(acc), np.int64(act_min)), np.int64(act_max)).astype(np.int8)
 
