@@ -25,12 +25,13 @@ _CHUNK = const(1024)
 
 # state.result codes: what happened to the last update
 RESULTS = ("none", "confirmed", "reverted: self-test failed", "reverted: too many boot attempts",
-           "reverted: model did not load")
+           "reverted: model did not load", "rolled back by command")
 R_NONE = const(0)
 R_CONFIRMED = const(1)
 R_SELFTEST = const(2)
 R_ATTEMPTS = const(3)
 R_LOAD = const(4)
+R_ROLLBACK = const(5)
 
 
 class OTAError(ValueError):
@@ -455,6 +456,40 @@ class Updater:
         s.attempts = 0
         s.confirmed = 1
         self._write_state(s)
+
+    def rollback(self, backend="auto"):
+        """Operator rollback (a fleet rollout halted at its canaries): make the model that was active
+        before the current one active again and return it. The other slot must verify (size, SHA-256
+        against its manifest), hold an *older* version than the active one (every update is newer than
+        the security counter, so an older one there was confirmed before: never a reverted or half-
+        downloaded update) and pass its self-test. The security counter stays: the version rolled back
+        from cannot be installed again, a fixed model needs a new version."""
+        s = self.state()
+        if s.active == NONE:
+            raise OTAError("no_model", "no model installed")
+        other = 1 - s.active
+        try:
+            m = self._slot_manifest(other)
+        except (OSError, OTAError):
+            m = None
+        if m is None or m.version >= s.active_version:
+            raise OTAError("no_model", "no previous model to roll back to (slot %d holds %s)" % (
+                other, "nothing" if m is None else "version %d, not older than %d" % (m.version, s.active_version)))
+        try:
+            model = self._open(other, backend)
+            ok = model.self_test()
+        except (OSError, ValueError, MemoryError) as e:
+            raise OTAError("no_model", "previous model (version %d) does not load: %s" % (m.version, e))
+        if not ok:
+            raise OTAError("invalid_model", "previous model (version %d) fails its self-test" % m.version)
+        s.last_version = s.active_version
+        s.result = R_ROLLBACK
+        s.active = other
+        s.active_version = m.version
+        s.pending = NONE
+        s.attempts = 0
+        self._write_state(s)
+        return model
 
     def _revert(self, s, why):
         s.last_version = s.pending_version

@@ -1,0 +1,118 @@
+"""A simulated fleet for tests and benchmarks of `edgeloop fleet`: a Mosquitto broker on a free loopback
+port and MicroPython unix-port processes running the real fleet agent (device/edgeloop/fleet_agent.py)
+with micropython-lib's umqtt.simple, each in its own directory (its filesystem: ota/ slots and state)."""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+UMQTT = REPO / "tests/device/umqtt/simple.py"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Broker:
+    def __init__(self, d: Path, persistence: bool = True):
+        d.mkdir(parents=True, exist_ok=True)
+        self.d, self.port, self.p = d, free_port(), None
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        (d / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\n"
+            # started as root, mosquitto would switch to user "mosquitto", which cannot write its database here
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+            f"persistence_location {d}/\nlog_dest file {d}/mosquitto.log\n")
+
+    def start(self):
+        self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait(10)
+
+
+_AGENT = """\
+from edgeloop import ota, fleet_agent
+from umqtt.simple import MQTTClient
+DEV, PORT = %(dev)r, %(port)d
+u = ota.Updater('ota', slot_size=%(slot)d)
+fleet_agent.Agent(DEV, lambda: MQTTClient(DEV, '127.0.0.1', PORT, keepalive=10), u, retry_ms=100).run()
+"""
+
+
+class Device:
+    """One board: directory `root/dev` with the factory model (model.elm + model.mf) and the fleet's
+    public key, running the agent until stop()."""
+
+    def __init__(self, fw: Path, lib: Path, root: Path, dev: str, port: int, slot: int = 256 * 1024):
+        self.fw, self.lib, self.dev, self.port, self.slot = fw, lib, dev, port, slot
+        self.dir = root / dev
+        self.p = None
+
+    def provision(self, pub: bytes, blob: bytes, manifest: bytes):
+        (self.dir / "ota").mkdir(parents=True, exist_ok=True)
+        (self.dir / "ota/trust.pub").write_bytes(pub)
+        (self.dir / "model.elm").write_bytes(blob)
+        (self.dir / "model.mf").write_bytes(manifest)
+        return self
+
+    def start(self):
+        env = dict(os.environ, MICROPYPATH=f".frozen:{self.lib}")
+        code = _AGENT % {"dev": self.dev, "port": self.port, "slot": self.slot}
+        self.p = subprocess.Popen([str(self.fw), "-X", "heapsize=2M", "-c", code], cwd=self.dir, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.txt", "ab"))
+        return self
+
+    def kill(self):
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+    def manifests(self) -> set[bytes]:
+        """The manifests in its two slots (what it ever downloaded and kept)."""
+        return {p.read_bytes() for p in (self.dir / "ota").glob("s*.mf")}
+
+    def stderr(self) -> str:
+        p = self.dir / "stderr.txt"
+        return p.read_text() if p.exists() else ""
+
+
+def runtime_lib(root: Path) -> Path:
+    """The device runtime + umqtt as a MICROPYPATH directory."""
+    lib = root / "lib"
+    shutil.copytree(REPO / "device/edgeloop", lib / "edgeloop")
+    (lib / "umqtt").mkdir()
+    shutil.copyfile(UMQTT, lib / "umqtt/simple.py")
+    return lib
+
+
+def wait_for(pred, timeout: float, step: float = 0.05):
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
