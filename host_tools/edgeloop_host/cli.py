@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_logs_parsers(sub)
     from .collect import add_parsers as add_collect_parsers  # collect (issue 7)
     add_collect_parsers(sub)
+    from .cli_fleet import add_parsers as add_fleet_parsers  # fleet status / rollout (issue 7)
+    add_fleet_parsers(sub)
     return p
 
 

@@ -116,9 +116,9 @@ class Fleet:
         self.c.on_message = self._on_message
         self.c.reconnect_delay_set(0.1, 1.0)
         try:
-            self.c.connect_async(self.host, self.port, keepalive=30)
+            self.c.connect(self.host, self.port, keepalive=30)   # refused / unknown host: fails here
         except (OSError, ValueError) as e:
-            raise FleetError(f"broker {broker}: {e}") from None
+            raise FleetError(f"broker {broker}: cannot connect ({getattr(e, 'strerror', None) or e})") from None
         self.c.loop_start()
         with self.cond:
             if not self.cond.wait_for(lambda: self.generation > 0, connect_timeout):
