@@ -35,14 +35,14 @@ VARIANTS = {
 
 # Kernel names (C function el_<name>) in the order of el_kernels.h.
 KERNELS = ("fully_connected", "conv_2d", "depthwise_conv_2d", "average_pool_2d", "max_pool_2d", "add",
-           "softmax", "logistic", "mean")
+           "softmax", "logistic", "mean", "fully_connected_sparse")
 
 STATUS = ("ok", "wrong number of argument words", "dimension out of range", "activation outside the arena",
           "constant data outside the blob", "int32 constant data not 4-byte aligned",
           "input and output activations overlap", "zero point outside -128..127", "activation clamp invalid",
           "invalid quantization multiplier, shift or channel count",
           "invalid stride, dilation, padding or filter size", "op parameter out of range",
-          "values outside the range TFLM computes")
+          "values outside the range TFLM computes", "sparse weight counts or column indices out of range")
 
 
 def sources() -> list[Path]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 KERNELS = ("fully_connected", "conv_2d", "depthwise_conv_2d", "average_pool_2d", "max_pool_2d", "add",
-           "softmax", "logistic", "mean")
+           "softmax", "logistic", "mean", "fully_connected_sparse")
 KERNEL_IDS = {name: i for i, name in enumerate(KERNELS)}
 
 
@@ -132,6 +132,36 @@ def fully_connected(rng, batches=1, depth=16, units=8, per_channel=True, bias=Tr
     args = [i_off, o_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq]
     return Case("fully_connected", args, blob.bytes(), arena, (o_off, batches * units),
                 dict(batches=batches, depth=depth, units=units))
+
+
+def sparse_weights(rng, units: int, depth: int, sparsity: float) -> np.ndarray:
+    """int8 [units, depth] with round(sparsity * size) zeros at random places (the rest nonzero)."""
+    w = rng.integers(1, 128, units * depth) * rng.choice([-1, 1], units * depth)
+    w[rng.permutation(w.size)[:int(round(sparsity * w.size))]] = 0
+    return w.astype(np.int8).reshape(units, depth)
+
+
+def fully_connected_sparse(rng, batches=1, depth=16, units=8, sparsity=0.75, per_channel=True, bias=True,
+                           realistic=True, weights=None) -> Case:
+    """FULLY_CONNECTED with weights in encoding 1 (host_tools/edgeloop_host/sparse.py)."""
+    from edgeloop_host import sparse
+
+    w = sparse_weights(rng, units, depth, sparsity) if weights is None else weights
+    x = _i8(rng, batches * depth)
+    nq = units if per_channel else 1
+    m, s = _requant_params(rng, nq, 7 + 7 + math.log2(depth) / 2 + 1, realistic)
+    blob = _Blob(rng, int(rng.integers(0, 8)))
+    stream = sparse.encode(w)
+    w_off = blob.put(np.frombuffer(stream, np.uint8))
+    b_off = blob.put(rng.integers(-40000, 40000, units).astype(np.int32)) if bias else -1
+    m_off, s_off = blob.put(m), blob.put(s)
+    arena, (i_off, o_off) = _arena(rng, batches * depth, batches * units)
+    arena[i_off:i_off + x.size] = x.tobytes()
+    in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    lo, hi = _clamp(rng, out_zp)
+    args = [i_off, o_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq, len(stream)]
+    return Case("fully_connected_sparse", args, blob.bytes(), arena, (o_off, batches * units),
+                dict(batches=batches, depth=depth, units=units, sparsity=sparsity))
 
 
 def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -313,6 +343,11 @@ def random_case(rng: np.random.Generator, kernel: str, realistic: bool = True, s
     if kernel == "fully_connected":
         return fully_connected(rng, r(1, 3), r(1, 6 * big), r(1, 3 * big), bool(rng.random() < 0.7),
                                bool(rng.random() < 0.8), realistic)
+    if kernel == "fully_connected_sparse":
+        sparsity = float(rng.choice([0.0, 0.5, 0.75, 0.9, 1.0, float(rng.random())]))
+        depth = r(1, 6 * big) if rng.random() < 0.85 else r(256, 100 * big)  # long rows: escape pairs
+        return fully_connected_sparse(rng, r(1, 3), depth, r(1, 3 * big), sparsity, bool(rng.random() < 0.7),
+                                      bool(rng.random() < 0.8), realistic)
     if kernel in ("conv_2d", "depthwise_conv_2d"):
         k_h, k_w = r(1, 4), r(1, 4)
         stride = (r(1, 3), r(1, 3))

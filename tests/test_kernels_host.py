@@ -133,6 +133,10 @@ def reference_output(case: kc.Case) -> bytes:
         i, o, b, d, u, izp, ozp, lo, hi, w, bias, m, sh, nq = a
         y = R.fully_connected(i8(arena, i, b * d).reshape(b, d), i8(blob, w, u * d).reshape(u, d),
                               i32(bias, u), izp, ozp, i32(m, nq), i32(sh, nq), lo, hi)
+    elif k == "fully_connected_sparse":
+        i, o, b, d, u, izp, ozp, lo, hi, w, bias, m, sh, nq, w_len = a
+        y = R.fully_connected_sparse(i8(arena, i, b * d).reshape(b, d), blob[w:w + w_len], u, i32(bias, u), izp,
+                                     ozp, i32(m, nq), i32(sh, nq), lo, hi)
     elif k in ("conv_2d", "depthwise_conv_2d"):
         i, o, ih, iw, ic, oh, ow, oc, kh, kw, sh_, sw, dh, dw, pt, pl = a[:16]
         if k == "conv_2d":

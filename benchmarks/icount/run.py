@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SRC = Path(os.environ.get("EL_ICOUNT_SRC", REPO / "device" / "cmodule" / "edgeloop"))  # experiments: a copy
-KERNEL_SOURCES = ["el_kernels.c", "el_gemm.c", "el_fc.c", "el_conv.c", "el_depthwise.c", "el_pool.c", "el_mean.c", "el_add.c",
+KERNEL_SOURCES = ["el_kernels.c", "el_gemm.c", "el_fc.c", "el_fc_sparse.c", "el_conv.c", "el_depthwise.c", "el_pool.c", "el_mean.c", "el_add.c",
                   "el_softmax.c", "el_logistic.c"]
 COMMON = ["-Os", "-fno-tree-loop-distribute-patterns", "-ffreestanding", "-nostdlib", "-std=c99", "-Wall",
           "-Werror", "-g"]

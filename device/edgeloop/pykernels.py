@@ -31,9 +31,12 @@ E_QUANT = "invalid quantization multiplier, shift or channel count"
 E_GEOM = "invalid stride, dilation, padding or filter size"
 E_PARAM = "op parameter out of range"
 E_RANGE = "values outside the range TFLM computes"
+E_SPARSE = "sparse weight counts or column indices out of range"
 
 # Argument word counts (el_kernels.h)
 _FC_NARGS = const(14)
+_FCS_NARGS = const(15)
+_FCS_MAX_FEATURES = const(0xFFFF)
 _CONV_NARGS = const(24)
 _DW_NARGS = const(25)
 _POOL_NARGS = const(15)
@@ -249,6 +252,70 @@ def fully_connected(blob, arena, a):
                     w -= 256
                 acc += x[k] * w
                 k += 1
+            if bias is not None:
+                acc += bias[c]
+            q = c if nq != 1 else 0
+            arena[yo + c] = _requant(acc, mult[q], shift[q], out_zp, lo, hi) & 0xFF
+
+
+# ---- FULLY_CONNECTED, sparse weights (docs/FORMAT.md encoding 1; el_fc_sparse.c) ----
+
+def _check_sparse_stream(blob, w_off, w_len, units, depth):
+    # counts add up to the stream's length; no row's columns (the sums of its deltas) reach depth
+    head = 4 * ((units + 1) // 2)
+    _check(w_len >= head, E_SPARSE)
+    counts = struct.unpack_from("<%dH" % units, blob, w_off)
+    _check(head + 4 * sum(counts) == w_len, E_SPARSE)
+    p = w_off + head
+    for nw in counts:
+        col = 0
+        for i in range(p, p + 4 * nw, 2):
+            col += blob[i]
+        _check(col < depth, E_SPARSE)
+        p += 4 * nw
+    return counts
+
+
+def check_fully_connected_sparse(blob, arena, a):
+    _check(len(a) == _FCS_NARGS, E_NARGS)
+    in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq, w_len = a
+    _check(_dim_ok(batches) and _dim_ok(depth) and _dim_ok(units) and depth <= _FCS_MAX_FEATURES
+           and units <= _FCS_MAX_FEATURES, E_DIM)
+    nb, na = len(blob), len(arena)
+    in_len = batches * depth
+    out_len = batches * units
+    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
+    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
+    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
+    _check(_clamp_ok(lo, hi), E_CLAMP)
+    _check(nq == 1 or nq == units, E_QUANT)
+    _check(_in_range(w_off, w_len, nb), E_BLOB)
+    _check(w_off & 3 == 0, E_ALIGN)
+    bias = _check_bias(blob, b_off, units)
+    mult, shift = _check_quant(blob, m_off, s_off, nq)
+    counts = _check_sparse_stream(blob, w_off, w_len, units, depth)
+    return bias, mult, shift, counts
+
+
+def fully_connected_sparse(blob, arena, a):
+    bias, mult, shift, counts = check_fully_connected_sparse(blob, arena, a)
+    in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq, w_len = a
+    pairs = w_off + 4 * ((units + 1) // 2)
+    for bt in range(batches):
+        x0 = in_off + bt * depth
+        yo = out_off + bt * units
+        p = pairs
+        for c in range(units):
+            acc = 0
+            col = x0
+            end = p + 4 * counts[c]
+            for i in range(p, end, 2):
+                col += blob[i]
+                w = blob[i + 1]
+                if w:  # escape and padding pairs carry 0
+                    xv = arena[col]
+                    acc += ((xv - 256 if xv > 127 else xv) - in_zp) * (w - 256 if w > 127 else w)
+            p = end
             if bias is not None:
                 acc += bias[c]
             q = c if nq != 1 else 0

@@ -9,6 +9,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_KERNELS_VERSION, MP_OBJ_NEW_SMALL_INT(EL_KERNELS_VERSION));
     mp_store_global(MP_QSTR_BUILD, MP_OBJ_NEW_QSTR(MP_QSTR_natmod));
     mp_store_global(MP_QSTR_fully_connected, MP_OBJ_FROM_PTR(&el_fully_connected_obj));
+    mp_store_global(MP_QSTR_fully_connected_sparse, MP_OBJ_FROM_PTR(&el_fully_connected_sparse_obj));
     mp_store_global(MP_QSTR_conv_2d, MP_OBJ_FROM_PTR(&el_conv_2d_obj));
     mp_store_global(MP_QSTR_depthwise_conv_2d, MP_OBJ_FROM_PTR(&el_depthwise_conv_2d_obj));
     mp_store_global(MP_QSTR_average_pool_2d, MP_OBJ_FROM_PTR(&el_average_pool_2d_obj));

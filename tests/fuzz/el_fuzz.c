@@ -24,7 +24,7 @@ typedef int (*el_kernel_fn)(const int32_t *, size_t, const uint8_t *, size_t, in
 
 static const el_kernel_fn KERNELS[] = {
     el_fully_connected, el_conv_2d, el_depthwise_conv_2d, el_average_pool_2d, el_max_pool_2d,
-    el_add, el_softmax, el_logistic, el_mean,
+    el_add, el_softmax, el_logistic, el_mean, el_fully_connected_sparse,
 };
 #define N_KERNELS (sizeof(KERNELS) / sizeof(KERNELS[0]))
 

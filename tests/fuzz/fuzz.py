@@ -30,7 +30,7 @@ SEEDS = HERE / "corpus"
 FLAGS = ["-g", "-O1", "-std=c99", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",
          "-fno-omit-frame-pointer"]
 KERNEL_ORDER = ("fully_connected", "conv_2d", "depthwise_conv_2d", "average_pool_2d", "max_pool_2d", "add",
-                "softmax", "logistic", "mean")  # el_fuzz.c KERNELS[]
+                "softmax", "logistic", "mean", "fully_connected_sparse")  # el_fuzz.c KERNELS[]
 
 
 def cache_dir() -> Path:

@@ -50,6 +50,7 @@ static mp_obj_t el_call_kernel(el_kernel_fn kernel, mp_obj_t blob_in, mp_obj_t a
     static MP_DEFINE_CONST_FUN_OBJ_3(el_##op##_obj, el_##op##_fn);
 
 EL_KERNEL_BINDING(fully_connected)
+EL_KERNEL_BINDING(fully_connected_sparse)
 EL_KERNEL_BINDING(conv_2d)
 EL_KERNEL_BINDING(depthwise_conv_2d)
 EL_KERNEL_BINDING(average_pool_2d)

@@ -16,6 +16,7 @@ static const char *const el_messages[EL_E_COUNT_] = {
     "invalid stride, dilation, padding or filter size",
     "op parameter out of range",
     "values outside the range TFLM computes",
+    "sparse weight counts or column indices out of range",
 };
 
 const char *el_status_str(int status) {

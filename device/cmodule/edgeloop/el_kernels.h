@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EL_KERNELS_VERSION 2
+#define EL_KERNELS_VERSION 3  // 3: fully_connected_sparse
 
 // Status codes returned by every entry point; el_status_str() gives the message.
 enum {
@@ -33,6 +33,7 @@ enum {
     EL_E_GEOMETRY,     // stride / dilation / padding / filter size out of range, or an empty window
     EL_E_PARAM,        // another op parameter out of range (e.g. softmax diff_min > 0)
     EL_E_RANGE,        // the data drove the computation outside TFLM's range (softmax sum too large)
+    EL_E_SPARSE,       // a sparse weight stream's row counts or column indices do not fit its matrix
     EL_E_COUNT_
 };
 
@@ -67,6 +68,32 @@ enum {
 };
 int el_fully_connected(const int32_t *args, size_t nargs, const uint8_t *blob, size_t blob_len,
                        int8_t *arena, size_t arena_len);
+
+// ---- FULLY_CONNECTED with sparse weights (docs/FORMAT.md, encoding 1; also a 1x1 stride-1 CONV_2D) ----
+// The weights are a stream: u16 nwords[units] padded to 4 bytes, then per row nwords u32 words of two
+// (u8 column delta, i8 value) pairs. The kernel walks it in place and checks, before writing anything,
+// that the counts add up to w_len and that no row's columns reach in_features. Same arithmetic as
+// el_fully_connected: zero weights are skipped, the outputs are identical.
+enum {
+    EL_FCS_IN_OFF,       // arena: int8 [batches, in_features]
+    EL_FCS_OUT_OFF,      // arena: int8 [batches, out_features]
+    EL_FCS_BATCHES,
+    EL_FCS_IN_FEATURES,  // <= 65535 (a row's columns are u16-counted)
+    EL_FCS_OUT_FEATURES, // <= 65535
+    EL_FCS_IN_ZP,
+    EL_FCS_OUT_ZP,
+    EL_FCS_ACT_MIN,
+    EL_FCS_ACT_MAX,
+    EL_FCS_W_OFF,        // blob: the stream, 4-aligned
+    EL_FCS_BIAS_OFF,     // blob: int32 [out_features] or -1
+    EL_FCS_MULT_OFF,     // blob: int32 [n_quant]
+    EL_FCS_SHIFT_OFF,    // blob: int32 [n_quant]
+    EL_FCS_N_QUANT,      // 1 or out_features
+    EL_FCS_W_LEN,        // bytes of the stream
+    EL_FCS_NARGS
+};
+int el_fully_connected_sparse(const int32_t *args, size_t nargs, const uint8_t *blob, size_t blob_len,
+                              int8_t *arena, size_t arena_len);
 
 // ---- CONV_2D (TFLM reference_integer_ops::ConvPerChannel) ----
 // Padding taps (outside the input) are skipped, as in TFLM. Dims 1..2^24; stride, dilation >= 1,

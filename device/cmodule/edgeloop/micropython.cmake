@@ -7,6 +7,7 @@ target_sources(usermod_edgeloop INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}/mod_edgeloop.c
     ${CMAKE_CURRENT_LIST_DIR}/el_gemm.c
     ${CMAKE_CURRENT_LIST_DIR}/el_fc.c
+    ${CMAKE_CURRENT_LIST_DIR}/el_fc_sparse.c
     ${CMAKE_CURRENT_LIST_DIR}/el_conv.c
     ${CMAKE_CURRENT_LIST_DIR}/el_depthwise.c
     ${CMAKE_CURRENT_LIST_DIR}/el_pool.c

@@ -8,6 +8,7 @@ static const mp_rom_map_elem_t el_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_KERNELS_VERSION), MP_ROM_INT(EL_KERNELS_VERSION) },
     { MP_ROM_QSTR(MP_QSTR_BUILD), MP_ROM_QSTR(MP_QSTR_usermod) },
     { MP_ROM_QSTR(MP_QSTR_fully_connected), MP_ROM_PTR(&el_fully_connected_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fully_connected_sparse), MP_ROM_PTR(&el_fully_connected_sparse_obj) },
     { MP_ROM_QSTR(MP_QSTR_conv_2d), MP_ROM_PTR(&el_conv_2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_depthwise_conv_2d), MP_ROM_PTR(&el_depthwise_conv_2d_obj) },
     { MP_ROM_QSTR(MP_QSTR_average_pool_2d), MP_ROM_PTR(&el_average_pool_2d_obj) },
