@@ -75,9 +75,14 @@ def cmd_diag(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    if args.what == "loop":  # issue 7: the drift demo
+        from .demo_loop import cmd_demo_loop
+
+        args.epochs = 40 if args.epochs is None else args.epochs
+        return cmd_demo_loop(args)
     from .demo import main as demo_main
 
-    return demo_main(epochs=args.epochs, board=args.board)
+    return demo_main(epochs=60 if args.epochs is None else args.epochs, board=args.board)
 
 
 def cmd_package(args) -> int:
@@ -140,9 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=cmd_diag)
 
-    d = sub.add_parser("demo", help="train, quantize, convert, verify against TFLM, run on an emulated board")
-    d.add_argument("--epochs", type=int, default=60)
+    d = sub.add_parser("demo", help="train, quantize, convert, verify against TFLM, run on an emulated board; "
+                                    "`demo loop`: the drift -> collect -> retrain -> rollout loop (issue 7)")
+    d.add_argument("what", nargs="?", choices=("loop",), help="loop: the drift demo (edgeloop_host.demo_loop)")
+    d.add_argument("--epochs", type=int, default=None, help="training epochs (demo 60, loop 40)")
     d.add_argument("--board", default="qemu-arm")
+    d.add_argument("--devices", type=int, default=4, help="loop: simulated devices (unix-port processes)")
+    d.add_argument("--stream", type=int, default=400, help="loop: shifted images each device runs")
+    d.add_argument("--out", default="out/demo_loop", help="loop: work and result directory")
+    d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
 
     k = sub.add_parser("package", help="precompile the device runtime (.mpy per arch) + package.json for mip")
@@ -166,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_collect_parsers(sub)
     from .cli_fleet import add_parsers as add_fleet_parsers  # fleet status / rollout (issue 7)
     add_fleet_parsers(sub)
+    from .retrain import add_parsers as add_retrain_parsers  # retrain (issue 7)
+    add_retrain_parsers(sub)
     return p
 
 
