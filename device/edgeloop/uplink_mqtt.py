@@ -1,54 +1,205 @@
-# MQTT uplink for networked boards (issue 7): publishes the flash log's records with QoS 1 through
-# micropython-lib's umqtt.simple (its publish() returns only after the broker's PUBACK) and acknowledges
-# each record in the log only then, so a record leaves the flash only once the broker has it. After a
-# lost connection or a reboot, the unacknowledged records are sent again: at-least-once; the collector
-# de-duplicates by (device id, sequence number).
+# MQTT uplink for networked boards (issue 7), with end-to-end acknowledgement (docs/LOOP.md).
 #
-# Topic: <prefix>/<device id>/log; payload: seq u32 little-endian + the record.
+# The device publishes its flash log's records with QoS 1 through micropython-lib's umqtt.simple on
+#     <prefix>/<device id>/log     payload: seq u32 little-endian + the record
+# and keeps every record on flash until a *collector* says it has written it durably; the broker's
+# PUBACK is not enough (a broker may lose PUBACKed messages, e.g. around a restart). Collectors answer on
+#     <prefix>/<device id>/ack     payload: (first u32, last u32) little-endian pairs, inclusive ranges
+# of sequence numbers they have fsync'ed to Parquet. Several collectors share the device's records, so
+# each acknowledges the ranges it stored itself; the device merges them in a bitmap over a window of
+# `window` records starting at `base` (the lowest sequence number not acknowledged) and frees the flash
+# log up to base - 1. Records not acknowledged `timeout_ms` after the last progress, or when the
+# connection was lost, are sent again; after a reboot everything above the log's ack point is sent
+# again. At-least-once: the collectors drop duplicates by (device id, sequence number).
 import struct
+import time
+
+from micropython import const
+
+try:
+    from umqtt.simple import MQTTException as _MQTTError
+except ImportError:
+    class _MQTTError(Exception):
+        pass
+
+_WINDOW = const(64)
+_TIMEOUT_MS = const(3000)
 
 
 def topic(device_id, prefix="edgeloop"):
     return "%s/%s/log" % (prefix, device_id)
 
 
-def publish_log(log, client, device_id, prefix="edgeloop", limit=None):
-    """Sends every record the log has not had acknowledged; returns how many. Raises OSError when the
-    connection breaks (the records not yet PUBACKed stay in the log)."""
-    t = topic(device_id, prefix)
-    n, done = 0, None
-    try:
-        for seq, p in log.read():
-            client.publish(t, struct.pack("<I", seq) + p, qos=1)
-            done = seq           # PUBACK received
-            n += 1
-            if limit is not None and n >= limit:
-                break
-    finally:
-        if done is not None:
-            log.ack(done)
-    return n
+def ack_topic(device_id, prefix="edgeloop"):
+    return "%s/%s/ack" % (prefix, device_id)
 
 
-def run(log, make_client, device_id, prefix="edgeloop", retry_ms=200, attempts=None):
-    """Connects (make_client() returns a fresh umqtt.simple.MQTTClient), publishes, reconnects after a
-    failure, until the log is empty. Returns the number of records sent (with re-sends)."""
-    import time
-    sent, tries = 0, 0
+def _u32(b, i):
+    return b[i] | b[i + 1] << 8 | b[i + 2] << 16 | b[i + 3] << 24
+
+
+class Uplink:
+    """Sends a FlashLog's records over a connected umqtt.simple client and frees them on collector acks.
+    Call connected(client) after every (re)connect, then poll() regularly (or drain())."""
+
+    def __init__(self, log, device_id, prefix="edgeloop", window=_WINDOW, timeout_ms=_TIMEOUT_MS):
+        if window < 8 or window % 8:
+            raise ValueError("uplink: window is a positive multiple of 8")
+        self.log = log
+        self.t_log = topic(device_id, prefix)
+        self.t_ack = ack_topic(device_id, prefix)
+        self._t_ack = self.t_ack.encode()
+        self.window, self.timeout_ms = window, timeout_ms
+        self.bits = bytearray(window // 8)   # bit (seq % window) set: seq acknowledged, base <= seq < base + window
+        self.base = log.acked + 1
+        self.next = self.base                # next sequence number to (re)send
+        self._it = None                      # log.read() generator positioned at self.next
+        self._hdr = bytearray(4)
+        self.c = None
+        self.t_progress = time.ticks_ms()
+        self.hi = self.base                  # above every sequence number sent since boot
+        self.sent = self.resent = self.acks = 0
+
+    def connected(self, client):
+        """A freshly connected client: subscribes to the ack topic, re-sends what is unacknowledged."""
+        self.c = client
+        client.set_callback(self._on_msg)
+        client.subscribe(self.t_ack, 1)
+        self._rewind()
+
+    def _rewind(self):
+        self.next, self._it = self.base, None
+        self.t_progress = time.ticks_ms()
+
+    def _bit(self, seq):
+        i = seq % self.window
+        return self.bits[i >> 3] & (1 << (i & 7))
+
+    def _on_msg(self, t, msg):
+        if t != self._t_ack:
+            return
+        base, end = self.base, self.base + self.window
+        if end > self.log.next_seq:
+            end = self.log.next_seq
+        for i in range(0, len(msg) - 7, 8):
+            a, b = _u32(msg, i), _u32(msg, i + 4)
+            if a < base:
+                a = base
+            if b >= end:
+                b = end - 1
+            while a <= b:
+                j = a % self.window
+                self.bits[j >> 3] |= 1 << (j & 7)
+                a += 1
+        self.acks += 1
+        self._advance()
+
+    def _jump(self, base):
+        """Moves the window to `base` (records below it freed, or dropped by the log's size bound)."""
+        if base - self.base >= self.window:
+            for i in range(len(self.bits)):
+                self.bits[i] = 0
+        else:
+            while self.base < base:
+                j = self.base % self.window
+                self.bits[j >> 3] &= ~(1 << (j & 7))
+                self.base += 1
+        self.base = base
+        if self.next < base:
+            self.next, self._it = base, None
+
+    def _advance(self):
+        top = self.log.next_seq
+        moved = False
+        while self.base < top and self._bit(self.base):
+            j = self.base % self.window
+            self.bits[j >> 3] &= ~(1 << (j & 7))
+            self.base += 1
+            moved = True
+        if moved:
+            self.log.ack(self.base - 1)
+            if self.next < self.base:
+                self.next, self._it = self.base, None
+            self.t_progress = time.ticks_ms()
+
+    def pending(self):
+        """Records on the log not acknowledged by a collector yet."""
+        return self.log.next_seq - self.base
+
+    def _send_next(self):
+        """Publishes the next unacknowledged record in the window; False when there is none."""
+        top = self.log.next_seq
+        while self.next < top and self.next < self.base + self.window:
+            fresh = self._it is None
+            if fresh:
+                self._it = self.log.read(self.next - 1)
+            try:
+                seq, p = next(self._it)
+            except StopIteration:
+                self._it = None
+                if fresh:       # records next..top-1 are unreadable (a torn tail): nothing to send
+                    self.next = top
+                    return False
+                continue        # the generator predates records appended since: read again
+            self.next = seq + 1
+            if seq < self.base or self._bit(seq):
+                continue
+            struct.pack_into("<I", self._hdr, 0, seq)
+            self.c.publish(self.t_log, self._hdr + p, False, 1)   # returns after the broker's PUBACK
+            self.sent += 1
+            if seq < self.hi:
+                self.resent += 1
+            else:
+                self.hi = seq + 1
+            return True
+        return False
+
+    def poll(self):
+        """One step: handles incoming acks, sends at most one record, re-sends after the timeout.
+        Raises OSError when the connection breaks (reconnect, then call connected())."""
+        if self.log.acked >= self.base:      # the log dropped unsent records (size bound) or was acked
+            self._jump(self.log.acked + 1)
+        self.c.check_msg()
+        if self._send_next():
+            return True
+        if self.base < self.log.next_seq and time.ticks_diff(time.ticks_ms(), self.t_progress) > self.timeout_ms:
+            self._rewind()
+        return False
+
+    def drain(self, timeout_ms=None):
+        """poll() until every record on the log is acknowledged (or timeout_ms passed): True when empty."""
+        t0 = time.ticks_ms()
+        while self.pending() > 0:
+            if not self.poll():
+                if timeout_ms is not None and time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
+                    return False
+                time.sleep_ms(2)
+        return True
+
+
+def run(log, make_client, device_id, prefix="edgeloop", retry_ms=200, attempts=None, window=_WINDOW,
+        timeout_ms=_TIMEOUT_MS):
+    """Connects (make_client() returns a fresh umqtt.simple.MQTTClient), sends and re-sends until a
+    collector acknowledged every record of the log, reconnecting after failures. Returns the number of
+    records published (re-sends included). `attempts` bounds the consecutive failed connections."""
+    up = Uplink(log, device_id, prefix, window, timeout_ms)
+    tries = 0
     while True:
         c = None
         try:
             c = make_client()
             c.connect()
-            sent += publish_log(log, c, device_id, prefix)
+            up.connected(c)
+            tries = 0
+            up.drain()
             c.disconnect()
-            return sent
-        except OSError:
+            return up.sent
+        except (OSError, IndexError, AssertionError, _MQTTError):   # umqtt's ways of saying "connection lost"
             tries += 1
             if attempts is not None and tries >= attempts:
                 raise
             try:
-                if c is not None:
+                if c is not None and c.sock is not None:
                     c.sock.close()
             except Exception:
                 pass

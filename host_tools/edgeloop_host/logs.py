@@ -4,20 +4,25 @@ decode it into a data set and acknowledge what was saved, so the board frees tho
     edgeloop logs pull --board qemu-arm -o DIR      # or --port /dev/ttyUSB0
 
 Each pull writes DIR/log_<first>-<last>.npz with one row per record:
-    seq (int64), kind ("S" sample, "?" other), t_ms, reason, x / y (int8, padded, with x_len / y_len),
-    raw (the payload bytes, as a uint8 array with offsets)
-Samples are the records of edgeloop.select.Sample.pack(). The acknowledgement goes to the board only
+    seq (int64), kind ("S" sample, "M" summary, "?" other), t_ms, reason, x / y (int8, padded, with
+    x_len / y_len), summary (the decoded summary as JSON, "" for other kinds), raw (the payload bytes, as
+    a uint8 array with offsets)
+Samples are the records of edgeloop.select.Sample.pack(), summaries those of edgeloop.summary
+(edgeloop_host.records decodes both). The acknowledgement goes to the board only
 after the file is written and fsync'ed: a pull cut short re-sends the same records next time (the
 sequence numbers tell duplicates apart).
 """
 from __future__ import annotations
 
 import binascii
+import json
 import os
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from .records import decode_sample, decode_summary  # noqa: F401  (decode_sample: its old home)
 
 _DUMP = """\
 from edgeloop import flashlog as _FL
@@ -39,27 +44,6 @@ _L.close()
 """
 
 
-def decode_sample(p: bytes) -> dict | None:
-    """A Sample.pack() record, or None for another kind (or a damaged one)."""
-    try:
-        if p[:1] != b"S":
-            return None
-        t_ms, rl = struct.unpack_from("<IB", p, 1)
-        i = 6
-        reason = p[i:i + rl].decode()
-        i += rl
-        (xl,) = struct.unpack_from("<H", p, i)
-        x = p[i + 2:i + 2 + xl]
-        i += 2 + xl
-        (yl,) = struct.unpack_from("<H", p, i)
-        y = p[i + 2:i + 2 + yl]
-        if len(x) != xl or len(y) != yl or i + 2 + yl != len(p):
-            return None
-        return {"t_ms": t_ms, "reason": reason, "x": x, "y": y}
-    except (struct.error, UnicodeDecodeError):
-        return None
-
-
 def fetch(target, root: str = "log", after: int | None = None, timeout: float = 300.0) -> list[tuple[int, bytes]]:
     out = target.exec(_DUMP % {"root": root, "after": "None" if after is None else int(after)}, timeout=timeout)
     recs, ended = [], False
@@ -78,6 +62,7 @@ def write_dataset(recs: list[tuple[int, bytes]], out_dir: str | os.PathLike) -> 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dec = [decode_sample(p) for _, p in recs]
+    summ = [decode_summary(p) for _, p in recs]
     n = len(recs)
     xl = max([len(d["x"]) for d in dec if d] + [0])
     yl = max([len(d["y"]) for d in dec if d] + [0])
@@ -117,7 +102,8 @@ def pull(target, out_dir, root: str = "log", ack: bool = True) -> dict:
         out = target.exec(_ACK % {"root": root, "seq": recs[-1][0]})
         acked = int(out.split("EL-ACK", 1)[1].split()[0])
     return {"records": len(recs), "first": recs[0][0], "last": recs[-1][0], "path": str(path), "acked": acked,
-            "samples": sum(1 for _, p in recs if decode_sample(p))}
+            "samples": sum(1 for _, p in recs if decode_sample(p)),
+            "summaries": sum(1 for _, p in recs if decode_summary(p))}
 
 
 def cmd_logs_pull(args) -> int:
@@ -137,7 +123,7 @@ def cmd_logs_pull(args) -> int:
     if not r["records"]:
         print("no new records on the board")
     else:
-        print(f"{r['records']} records (seq {r['first']}..{r['last']}, {r['samples']} samples) -> {r['path']}"
+        print(f"{r['records']} records (seq {r['first']}..{r['last']}, {r['samples']} samples, {r['summaries']} summaries) -> {r['path']}"
               + (f"; acknowledged up to {r['acked']}" if r["acked"] is not None else "; not acknowledged"))
     return 0
 
