@@ -66,6 +66,7 @@ class Agent:
         self.req = None        # id of the last command handled
         self.phase = "boot"
         self._cmd = None       # newest command not yet handled
+        self._current = None   # the command being handled
         self._want = None      # chunk topic awaited
         self._chunk = None
         self._poll = None
@@ -190,6 +191,7 @@ class Agent:
 
     # ---- commands ---------------------------------------------------------------------------------
     def _handle(self, raw):
+        self._current = raw
         try:
             cmd = json.loads(raw)
             op = cmd["op"]
@@ -266,7 +268,9 @@ class Agent:
             t0 = time.ticks_ms()
             while self._chunk is None:
                 if self._cmd is not None:
-                    raise _NewCommand()
+                    if self._cmd != self._current:
+                        raise _NewCommand()
+                    self._cmd = None     # the same command again (retained, re-sent after a reconnect)
                 if time.ticks_diff(time.ticks_ms(), t0) > _CHUNK_WAIT_MS:
                     raise ota.OTAError("truncated", "chunk %s not on the broker" % topic.decode())
                 self._wait(200)
