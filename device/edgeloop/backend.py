@@ -16,8 +16,10 @@ _c = _import_c()
 
 FULLY_CONNECTED = 9
 # TFLite builtin opcode -> kernel name, the same in the C module and in pykernels (el_kernels.h).
+# 0x109 is edgeloop's own: FULLY_CONNECTED / 1x1 CONV_2D with sparse weights (blob.FC_SPARSE).
 KERNELS = {9: "fully_connected", 3: "conv_2d", 4: "depthwise_conv_2d", 1: "average_pool_2d",
-           17: "max_pool_2d", 40: "mean", 0: "add", 25: "softmax", 14: "logistic"}
+           17: "max_pool_2d", 40: "mean", 0: "add", 25: "softmax", 14: "logistic",
+           0x109: "fully_connected_sparse"}
 
 
 def _missing(name):

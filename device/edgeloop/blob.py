@@ -12,7 +12,13 @@ _SECTION_SIZE = const(16)
 _TENSOR_SIZE = const(28)
 _REQUIRED = const(1)
 _TENSOR_CONST = const(1)
-_KNOWN_FEATURES = const(0)
+_FEATURE_SPARSE = const(1)  # format 1.1: some constant uses weight encoding 1
+_KNOWN_FEATURES = const(1)
+_ENC_SPARSE = const(1)
+_FCS_NARGS = const(15)
+# edgeloop's own kernel codes (above the TFLite builtin codes): FULLY_CONNECTED or a 1x1 CONV_2D with
+# sparse weights (backend.KERNELS)
+FC_SPARSE = const(0x109)
 _INT8 = const(1)
 _INT32 = const(2)
 _ADD = const(0)
@@ -34,9 +40,10 @@ def _fail(msg):
 
 class Tensor:
     # One tensor record; `offset` is absolute in the blob (constants) or in the arena (activations).
-    __slots__ = ("dtype", "shape", "const", "scale", "zero_point", "offset", "nbytes")
+    __slots__ = ("dtype", "shape", "const", "scale", "zero_point", "offset", "nbytes", "enc")
 
-    def __init__(self, dtype, shape, const_, scale, zero_point, offset, nbytes):
+    def __init__(self, dtype, shape, const_, scale, zero_point, offset, nbytes, enc=0):
+        self.enc = enc  # weight encoding: 0 dense, 1 sparse rows (nbytes is then the stream's length)
         self.dtype = dtype
         self.shape = shape
         self.const = const_
@@ -104,7 +111,7 @@ def parse(buf):
         _fail("format v1 needs one input and one output")
     in_idx, out_idx = struct.unpack_from("<II", buf, g_off + 12)
 
-    tensors = _parse_tensors(buf, sec[b"TENS"], sec[b"DATA"], arena_size)
+    tensors = _parse_tensors(buf, sec[b"TENS"], sec[b"DATA"], arena_size, features)
     extent = 0
     for t in tensors:
         if not t.const and t.offset + t.nbytes > extent:
@@ -141,7 +148,30 @@ def _check_dataflow(flow, t_in, t_out):
         _fail("no op writes the graph output")
 
 
-def _parse_tensors(buf, tens, data, arena_size):
+def _check_sparse(buf, i, off, nbytes, shape):
+    # encoding 1 (docs/FORMAT.md): u16 row word counts, then (u8 delta, i8 value) pairs; the counts add
+    # up to nbytes and no row's columns (the running sum of its deltas) reach K
+    n = shape[0]
+    k = _size(shape) // n
+    if k > 0xFFFF or n > 0xFFFF:
+        _fail("tensor %d: sparse weights need at most 65535 rows and columns" % i)
+    head = 4 * ((n + 1) // 2)
+    if nbytes < head:
+        _fail("tensor %d: sparse weights too short for their row counts" % i)
+    counts = struct.unpack_from("<%dH" % n, buf, off)
+    if head + 4 * sum(counts) != nbytes:
+        _fail("tensor %d: sparse row counts do not match the stream length" % i)
+    p = off + head
+    for r in range(n):
+        col = 0
+        for j in range(p, p + 4 * counts[r], 2):
+            col += buf[j]
+        if col >= k:
+            _fail("tensor %d: sparse row %d reaches column %d of %d" % (i, r, col, k))
+        p += 4 * counts[r]
+
+
+def _parse_tensors(buf, tens, data, arena_size, features):
     off, length = tens
     if length < 4:
         _fail("TENS section too short")
@@ -151,7 +181,7 @@ def _parse_tensors(buf, tens, data, arena_size):
     d0, d1 = data[0], data[0] + data[1]
     out = []
     for i in range(count):
-        dt, ndim, flags, _, a, b, c, d, scale, zp, t_off, nbytes = struct.unpack_from(
+        dt, ndim, flags, enc, a, b, c, d, scale, zp, t_off, nbytes = struct.unpack_from(
             "<BBBB4HfiII", buf, off + 4 + i * _TENSOR_SIZE)
         if dt != _INT8 and dt != _INT32:
             _fail("tensor %d: unknown dtype code %d" % (i, dt))
@@ -160,18 +190,27 @@ def _parse_tensors(buf, tens, data, arena_size):
         shape = (a, b, c, d)[:ndim]
         if min(a, b, c, d) < 1:
             _fail("tensor %d: zero dimension" % i)
-        if nbytes != _size(shape) * (1 if dt == _INT8 else 4):
-            _fail("tensor %d: %d bytes does not match its shape" % (i, nbytes))
         is_const = bool(flags & _TENSOR_CONST)
+        if enc:
+            if enc != _ENC_SPARSE:
+                _fail("tensor %d: unknown weight encoding %d: needs a newer runtime" % (i, enc))
+            if not features & _FEATURE_SPARSE:
+                _fail("tensor %d: sparse weights without the header's feature bit" % i)
+            if not is_const or dt != _INT8 or ndim < 2:
+                _fail("tensor %d: only constant int8 weights of rank >= 2 can be sparse" % i)
+        elif nbytes != _size(shape) * (1 if dt == _INT8 else 4):
+            _fail("tensor %d: %d bytes does not match its shape" % (i, nbytes))
         if is_const:
             if t_off & 3 or t_off < d0 or t_off + nbytes > d1:
                 _fail("tensor %d: constant data outside DATA or unaligned" % i)
+            if enc:
+                _check_sparse(buf, i, t_off, nbytes, shape)
         else:
             if dt != _INT8 or not -128 <= zp <= 127:
                 _fail("tensor %d: activations must be int8 with zero point in -128..127" % i)
             if t_off + nbytes > arena_size:
                 _fail("tensor %d: activation outside the %d-byte arena" % (i, arena_size))
-        out.append(Tensor(dt, shape, is_const, scale, zp, t_off, nbytes))
+        out.append(Tensor(dt, shape, is_const, scale, zp, t_off, nbytes, enc))
     return out
 
 
@@ -199,6 +238,8 @@ def _parse_ops(buf, ops, tensors):
         if len(words) != _NWORDS[opcode]:
             _fail("%s: %d words, expected %d" % (name, len(words), _NWORDS[opcode]))
         args, reads, y = parser(buf, words, tensors, name)
+        if (opcode == _FULLY_CONNECTED or opcode == _CONV_2D) and len(args) == _FCS_NARGS:  # sparse weights
+            opcode = FC_SPARSE
         for x in reads:
             if x.offset < y.offset + y.nbytes and y.offset < x.offset + x.nbytes:
                 _fail("%s: input and output overlap in the arena" % name)
@@ -213,7 +254,15 @@ def _tensor(tensors, idx, what, const_, dtype, name):
     t = tensors[idx]
     if t.const != const_ or t.dtype != dtype:
         _fail("%s: %s has the wrong kind or dtype" % (name, what))
+    if t.enc and what != "weights" and what != "filter":
+        _fail("%s: %s cannot be sparse" % (name, what))
     return t
+
+
+def _sparse_args(x, y, batches, depth, units, lo, hi, w, b, m, s, nq):
+    # FULLY_CONNECTED over `batches` rows with encoding-1 weights (el_kernels.h EL_FCS_*)
+    return array("i", (x.offset, y.offset, batches, depth, units, x.zero_point, y.zero_point, lo, hi, w.offset,
+                       -1 if b is None else b.offset, m.offset, s.offset, nq, w.nbytes))
 
 
 def _act(tensors, idx, what, name):
@@ -264,6 +313,8 @@ def _fc_args(buf, words, tensors, name):
         _fail("FULLY_CONNECTED: bias shape does not match")
     nq = _quant(buf, m, s, units, name, True)
     _clamp(lo, hi, name)
+    if w.enc:
+        return _sparse_args(x, y, batches, depth, units, lo, hi, w, b, m, s, nq), (x,), y
     return array("i", (x.offset, y.offset, batches, depth, units, x.zero_point, y.zero_point, lo, hi,
                        w.offset, -1 if b is None else b.offset, m.offset, s.offset, nq)), (x,), y
 
@@ -295,6 +346,11 @@ def _conv_args(buf, words, tensors, name):
     if min(sh, sw, dh, dwl) < 1 or min(pt, pl) < 0 or max(sh, sw, dh, dwl, pt, pl) > 0xFFFF:
         _fail("%s: invalid stride, dilation or padding" % name)
     _clamp(lo, hi, name)
+    if f.enc:  # a 1x1 stride-1 CONV_2D is a FULLY_CONNECTED over the pixels
+        if dw or f.shape[1] != 1 or f.shape[2] != 1 or sh != 1 or sw != 1 or pt or pl \
+                or out_h != in_h or out_w != in_w:
+            _fail("%s: a sparse filter needs a 1x1 kernel and stride 1" % name)
+        return _sparse_args(x, y, in_h * in_w, in_c, out_c, lo, hi, f, b, m, s, out_c), (x,), y
     head = (x.offset, y.offset, in_h, in_w, in_c, out_h, out_w, out_c, f.shape[1], f.shape[2], sh, sw, dh,
             dwl, pt, pl)
     tail = (x.zero_point, y.zero_point, lo, hi, f.offset, -1 if b is None else b.offset, m.offset, s.offset)

@@ -363,6 +363,8 @@ def fully_connected(blob, arena, a):
 
 
 # The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
+# Sparse weights (0x109) also take the Python kernel: bit-exact, it skips the zeros, just not native.
+fully_connected_sparse = _py.fully_connected_sparse
 average_pool_2d = _py.average_pool_2d
 max_pool_2d = _py.max_pool_2d
 mean = _py.mean

@@ -144,3 +144,24 @@ def stored_nbytes(t: ir.Tensor) -> int:
     if t.is_const and t.encoding == ir.ENCODING_SPARSE_ROWS:
         return size(t.data)
     return t.nbytes
+
+
+def prune_tflite(tflite: bytes, sparsity: float) -> bytes:
+    """A copy of an int8 .tflite whose FULLY_CONNECTED weights have the round(sparsity * size)
+    smallest-magnitude values of each tensor set to 0 (ties: lowest index first). For measuring the
+    encoding and for bit-exactness tests: TFLM and the converter then read the same pruned weights.
+    (Training-time pruning with fine-tuning is prune.py.)"""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(tflite))
+    fc = {i for i, c in enumerate(model.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) == 9}
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            if op.opcodeIndex not in fc:
+                continue
+            buf = model.buffers[sg.tensors[op.inputs[1]].buffer]
+            w = np.asarray(buf.data, np.uint8).view(np.int8).copy()
+            n_zero = int(round(float(sparsity) * w.size))
+            w[np.argsort(np.abs(w.astype(np.int16)), kind="stable")[:n_zero]] = 0
+            buf.data = w.view(np.uint8)
+    return bytes(fbu.convert_object_to_bytearray(model))
