@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, d: Path, persistence: bool = True):
+    def __init__(self, d: Path, persistence: bool = True, nodelay: bool = True):
         d.mkdir(parents=True, exist_ok=True)
         self.d, self.port, self.p = d, free_port(), None
         self.url = f"mqtt://127.0.0.1:{self.port}"
@@ -33,7 +33,9 @@ class Broker:
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\n"
             # started as root, mosquitto would switch to user "mosquitto", which cannot write its database here
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-            f"persistence_location {d}/\nlog_dest file {d}/mosquitto.log\n")
+            f"persistence_location {d}/\nlog_dest file {d}/mosquitto.log\n"
+            # without it the retained chunk waits for the device's delayed ACK of the SUBACK (~40 ms a chunk)
+            f"set_tcp_nodelay {str(nodelay).lower()}\n")
 
     def start(self):
         self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],

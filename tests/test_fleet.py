@@ -159,13 +159,13 @@ def test_broker_restart_and_device_reboot_during_rollout(sim_factory, updates, c
     victim = sorted(set(sim.devs) - set(canaries))[0]
     events = []
 
-    def chaos():                       # once the rest are downloading: the broker and one device go down
-        time.sleep(0.3)
+    def chaos():                       # as soon as the victim is downloading: it and the broker go down
+        slot = sim.devs[victim].dir / "ota/s1.elm"
+        fleetsim.wait_for(lambda: slot.exists() and slot.stat().st_size > 0, 20, 0.001)
         sim.broker.stop()
         sim.devs[victim].kill()
-        slot = sim.devs[victim].dir / "ota/s1.elm"
-        events.append(("down", slot.stat().st_size if slot.exists() else 0))
-        time.sleep(0.8)
+        events.append(("down", slot.stat().st_size))
+        time.sleep(0.5)
         sim.broker.start()
         sim.devs[victim].start()
         events.append("up")
@@ -177,10 +177,11 @@ def test_broker_restart_and_device_reboot_during_rollout(sim_factory, updates, c
             th.append(threading.Thread(target=chaos))
             th[0].start()
 
-    r = fleet.rollout(sim.url, blob, mf, canary=0.2, timeout=40, log=log)
+    r = fleet.rollout(sim.url, blob, mf, canary=0.2, timeout=40, log=log, chunk=1024)
     for t in th:
         t.join()
     assert [e if isinstance(e, str) else e[0] for e in events] == ["down", "up"]
+    assert 0 < events[0][1] < len(blob)             # killed in the middle of its download
     assert r.ok, r.message
     st = sim.status()
     assert {d: (h["sha"], h["confirmed"]) for d, h in st.items()} == {d: (_sha(blob), True) for d in sim.devs}

@@ -137,6 +137,10 @@ class Agent:
         self.c = c
         try:
             c.connect()
+            try:   # TCP_NODELAY: umqtt writes a packet in pieces; Nagle + delayed ACKs cost ~40 ms each
+                c.sock.setsockopt(6, 1, 1)
+            except (OSError, AttributeError):
+                pass
             c.subscribe(self.t_cmd, 1)
             c.subscribe(self.t_all, 1)
         except (OSError, IndexError, AssertionError) as e:
