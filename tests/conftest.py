@@ -26,6 +26,7 @@ TARGET_NAMES = ("unix", "stock", "qemu-arm")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "qemu: starts an emulated board (qemu)")
+    config.addinivalue_line("markers", "load: a load test (tests/test_mqtt_load.py, about a minute)")
 
 
 @pytest.fixture(scope="session")

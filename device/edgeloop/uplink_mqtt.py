@@ -63,6 +63,10 @@ class Uplink:
     def connected(self, client):
         """A freshly connected client: subscribes to the ack topic, re-sends what is unacknowledged."""
         self.c = client
+        try:   # TCP_NODELAY (IPPROTO_TCP 6, option 1): umqtt writes a packet in pieces, and Nagle's algorithm
+            client.sock.setsockopt(6, 1, 1)   # with delayed ACKs would hold each publish ~40 ms
+        except (OSError, AttributeError, TypeError):
+            pass
         client.set_callback(self._on_msg)
         client.subscribe(self.t_ack, 1)
         self._rewind()
