@@ -4,7 +4,7 @@
 #   from edgeloop import fleet_agent
 #   from umqtt.simple import MQTTClient
 #   a = fleet_agent.Agent("dev7", lambda: MQTTClient("dev7", "broker", 1883, keepalive=30))
-#   a.run()                       # or a.boot(), then a.poll(ms) from the application's own loop
+#   a.run()                       # or a.boot(), then a.step(ms) from the application's own loop
 #
 # Topics (P = prefix): P/<dev>/cmd and P/all/cmd (commands, JSON), P/<dev>/health (retained JSON report),
 # P/<dev>/online (retained "1", "0" as the last will), P/ota/<sha16>/<i> (the blob, retained chunks).
@@ -73,6 +73,7 @@ class Agent:
         self._up = 0
         self._t = time.ticks_ms()
         self._ping = 0
+        self._rx = 0
 
     # ---- model ------------------------------------------------------------------------------------
     def boot(self):
@@ -147,7 +148,9 @@ class Agent:
             raise _Lost(e)
         self._poll = select.poll()
         self._poll.register(c.sock, select.POLLIN)
-        self._ping = time.ticks_ms()
+        self._ping = self._rx = time.ticks_ms()
+        if self.phase == "updating":     # the download broke off; it resumes if the command comes again
+            self.phase = "running" if self.model is not None else "no model"
         self._publish(self.t_online, b"1")
         self.report()
 
@@ -160,38 +163,45 @@ class Agent:
         self.c = None
 
     def _wait(self, ms):
-        """Process at most one incoming message within `ms`; ping when the keepalive asks for it."""
+        """Process at most one incoming message within `ms`. With a keepalive: ping every half of it,
+        and a broker silent for 1.5 keepalives (no PINGRESP: a half-open connection) counts as lost."""
         try:
             ka = self.c.keepalive
-            if ka and time.ticks_diff(time.ticks_ms(), self._ping) > ka * 500:
+            now = time.ticks_ms()
+            if ka and time.ticks_diff(now, self._ping) > ka * 500:
+                if time.ticks_diff(now, self._rx) > ka * 1500:
+                    raise OSError("no answer from the broker for %d s" % (ka * 3 // 2))
                 self.c.ping()
-                self._ping = time.ticks_ms()
+                self._ping = now
             if self._poll.poll(ms):
                 self.c.wait_msg()
+                self._rx = time.ticks_ms()
         except (OSError, IndexError, AssertionError) as e:
             raise _Lost(e)
 
-    def poll(self, ms=100):
-        """One turn of the agent: handle a pending command or wait up to `ms` for one."""
-        if self._cmd is not None:
-            cmd, self._cmd = self._cmd, None
-            self._handle(cmd)
-        else:
-            self._wait(ms)
+    def step(self, ms=200):
+        """One turn of the agent (for an application's own loop): (re)connect if needed, then handle a
+        pending command or wait up to `ms` for one. A lost broker: sleeps retry_ms, returns False."""
+        try:
+            if self.c is None:
+                self.connect()
+            if self._cmd is not None:
+                cmd, self._cmd = self._cmd, None
+                self._handle(cmd)
+            else:
+                self._wait(ms)
+            return True
+        except _Lost:
+            self.close()
+            time.sleep_ms(self.retry_ms)
+            return False
 
     def run(self, until=None):
-        """Boot, then serve commands forever (or until until() is true), reconnecting after a lost
-        broker every retry_ms."""
+        """Boot, then serve commands forever (or until until() is true)."""
         if self.phase == "boot":
             self.boot()
         while until is None or not until():
-            try:
-                if self.c is None:
-                    self.connect()
-                self.poll(200)
-            except _Lost:
-                self.close()
-                time.sleep_ms(self.retry_ms)
+            self.step(200)
 
     # ---- commands ---------------------------------------------------------------------------------
     def _handle(self, raw):
