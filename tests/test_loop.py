@@ -41,7 +41,8 @@ def test_demo_loop_recovers_accuracy_and_v2_is_bit_exact(tmp_path, capsys):
     # every device confirmed v2 through the OTA path (self-test at boot), every acknowledged record stored
     assert all(d["v2_state"]["active_version"] == 2 and d["v2_state"]["counter"] == 2 for d in r["devices"])
     assert r["rollout"]["ok"] and sorted(r["rollout"]["updated"]) == ["dev0", "dev1"]
-    assert r["records_stored"] == r["records_sent"] == r["retrain"]["collected"] > 0
+    assert r["records_stored"] == r["records_logged"] == r["retrain"]["collected"] > 0
+    assert r["records_sent"] >= r["records_logged"]
     assert (tmp_path / "loop/v2/digits_v2.mf").stat().st_size == 144
 
 

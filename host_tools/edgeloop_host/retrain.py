@@ -55,7 +55,7 @@ class Collected:
 def load_collected(path, input_size: int | None = None) -> Collected:
     """The Sample records of a collected data set: a Parquet directory from `edgeloop collect`, or a
     directory / file of `edgeloop logs pull` .npz files. Raises RetrainError (no data, wrong size)."""
-    from .logs import decode_sample
+    from .records import decode_sample
 
     p = Path(path)
     if not p.exists():
