@@ -3,7 +3,8 @@
 #
 #     from edgeloop import summary
 #     sm = summary.Summary(model, drift=drift_policy, period_ms=60000)
-#     label = ...; sm.add(top1, confidence)           # after each inference (allocation-free)
+#     sm.add_sample(S.Sample(x, y, model))            # after each inference, or, allocation-free:
+#     sm.add_q(top1, y[top1])                         # the top-1 index and its int8 output byte
 #     sm.tick(log)                                    # appends a record and starts a new period when due
 #
 # Record (kind tag b"M"; samples are b"S", select.Sample.pack), little-endian:
@@ -11,7 +12,8 @@
 #     counts[n_classes] | hist[bins] | (drift f32, last f32 if flags & 2) |
 #     latency_us min u32, mean u32, max u32 | blob crc32 u32 | model_id u32 | model_version u32
 # counts / hist are u16, or u32 when flags & 1 (a count above 65535). hist[i] counts the inferences whose
-# top-1 confidence (dequantized, clamped to [0, 1]) fell in [i / bins, (i + 1) / bins). flags & 4: the drift
+# top-1 confidence (dequantized, clamped to [lo, hi], default [0, 1]: a softmax probability; give the range
+# for a logits head) fell in bin i of `bins` equal bins over [lo, hi). flags & 4: the drift
 # test was signalling drift at the end of the period. edgeloop_host.records.decode_summary reads it.
 import struct
 import time
@@ -28,13 +30,15 @@ F_DRIFTING = const(4)
 
 
 class Summary:
-    def __init__(self, model=None, n_classes=None, bins=10, drift=None, period_ms=60000, now=None):
+    def __init__(self, model=None, n_classes=None, bins=10, drift=None, period_ms=60000, now=None, lo=0.0, hi=1.0):
         if n_classes is None:
             n_classes = model.output_size if model is not None else 0
         if not 0 < n_classes < 256 or not 0 < bins < 256:
             raise ValueError("summary: 1..255 classes and confidence bins")
         self.model, self.drift, self.period_ms = model, drift, period_ms
-        self.bins = bins
+        self.bins, self.lo, self.hi = bins, lo, hi
+        if not hi > lo:
+            raise ValueError("summary: confidence range needs hi > lo")
         self.now = now or time.ticks_ms
         self.counts = array("I", [0] * n_classes)
         self.hist = array("I", [0] * bins)
@@ -42,7 +46,16 @@ class Summary:
         if model is not None:
             self.crc = struct.unpack_from("<I", model.blob, 12)[0]   # the blob header's CRC32
             self.model_id, self.version = model.model_id, model.version
+            # the bin of every int8 output value, computed once: add_q() then needs no float
+            sc, zp = model.output_scale, model.output_zero_point
+            self._lut = bytearray(self._bin((v - 256 if v > 127 else v) * 1.0 * sc - zp * sc) for v in range(256))
+        else:
+            self._lut = None
         self.reset()
+
+    def _bin(self, conf):
+        b = int((conf - self.lo) * self.bins / (self.hi - self.lo)) if conf > self.lo else 0
+        return b if b < self.bins else self.bins - 1
 
     def reset(self):
         for i in range(len(self.counts)):
@@ -54,12 +67,19 @@ class Summary:
         self.t0 = self.now()
 
     def add(self, top1, confidence, latency_us=None):
-        """One inference: its top-1 class index and confidence; latency_us defaults to the model's last
-        predict() time."""
+        """One inference: its top-1 class index and (float) confidence; latency_us defaults to the
+        model's last predict() time."""
+        self._count(top1, self._bin(confidence), latency_us)
+
+    def add_q(self, top1, q, latency_us=None):
+        """One inference by its top-1 index and that output's int8 byte (0..255 as read from the output
+        buffer): no heap allocation. Needs the model."""
+        self._count(top1, self._lut[q & 0xFF], latency_us)
+
+    def _count(self, top1, b, latency_us):
         if 0 <= top1 < len(self.counts):
             self.counts[top1] += 1
-        b = int(confidence * self.bins) if confidence > 0 else 0
-        self.hist[b if b < self.bins else self.bins - 1] += 1
+        self.hist[b] += 1
         self.n += 1
         if latency_us is None and self.model is not None and self.model.runs:
             m = self.model
@@ -73,8 +93,12 @@ class Summary:
                 self.lat_max = latency_us
 
     def add_sample(self, s, latency_us=None):
-        """A select.Sample (its top-1 and dequantized confidence)."""
-        self.add(s.top1, s.confidence, latency_us)
+        """A select.Sample (its top-1 and confidence)."""
+        if self._lut is not None and s.model is self.model:
+            i = s.top1
+            self._count(i, self._lut[s.y[i]], latency_us)
+        else:
+            self.add(s.top1, s.confidence, latency_us)
 
     def due(self):
         return time.ticks_diff(self.now(), self.t0) >= self.period_ms

@@ -81,8 +81,9 @@ def write_dataset(recs: list[tuple[int, bytes]], out_dir: str | os.PathLike) -> 
     tmp = path.with_suffix(".tmp.npz")
     with open(tmp, "wb") as f:
         np.savez(f, seq=np.array([q for q, _ in recs], np.int64),
-                 kind=np.array(["S" if d else "?" for d in dec]),
-                 t_ms=np.array([d["t_ms"] if d else 0 for d in dec], np.int64),
+                 kind=np.array(["S" if d else ("M" if m else "?") for d, m in zip(dec, summ)]),
+                 t_ms=np.array([d["t_ms"] if d else (m["t_ms"] if m else 0) for d, m in zip(dec, summ)], np.int64),
+                 summary=np.array([json.dumps(m) if m else "" for m in summ]),
                  reason=np.array([d["reason"] if d else "" for d in dec]),
                  x=x, y=y, x_len=x_len, y_len=y_len, raw=raw, raw_offsets=offsets)
         f.flush()
