@@ -132,7 +132,7 @@ def test_bad_model_stops_at_the_canaries(sim_factory, updates, tmp_path, capsys,
             assert mf not in dev.manifests()        # nor a byte of the update
 
 
-def test_canary_that_took_the_update_is_rolled_back(sim_factory, updates):
+def test_canary_that_took_the_update_is_rolled_back(sim_factory, updates, capsys):
     canaries = fleet.choose_canaries([f"dev{i}" for i in range(N)], 0.5)
     small = canaries[0]                              # its slots hold the 6 KB model, not the 100 KB one
     sim = sim_factory(slots={small: 64 * 1024})
@@ -150,6 +150,9 @@ def test_canary_that_took_the_update_is_rolled_back(sim_factory, updates):
         assert st[d]["sha"] == base_sha
         if d not in canaries:
             assert st[d]["req"] is None and mf not in sim.devs[d].manifests()
+    with capsys.disabled():
+        print(f"\n[fleet] halted at {small}: canary phase {r.phases['canary']:.2f} s, rollback of "
+              f"{len(canaries)} canaries {r.phases['rollback']:.2f} s, total {r.seconds:.2f} s")
 
 
 def test_broker_restart_and_device_reboot_during_rollout(sim_factory, updates, capsys):
