@@ -147,14 +147,14 @@ def stored_nbytes(t: ir.Tensor) -> int:
 
 
 def prune_tflite(tflite: bytes, sparsity: float) -> bytes:
-    """A copy of an int8 .tflite whose FULLY_CONNECTED weights have the round(sparsity * size)
-    smallest-magnitude values of each tensor set to 0 (ties: lowest index first). For measuring the
-    encoding and for bit-exactness tests: TFLM and the converter then read the same pruned weights.
-    (Training-time pruning with fine-tuning is prune.py.)"""
+    """A copy of an int8 .tflite whose FULLY_CONNECTED weights and CONV_2D filters have the
+    round(sparsity * size) smallest-magnitude values of each tensor set to 0 (ties: lowest index first).
+    For measuring the encoding and for bit-exactness tests: TFLM and the converter then read the same
+    pruned weights. (Training-time pruning with fine-tuning is prune.py.)"""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
     model = fbu.read_model_from_bytearray(bytearray(tflite))
-    fc = {i for i, c in enumerate(model.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) == 9}
+    fc = {i for i, c in enumerate(model.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) in (3, 9)}
     for sg in model.subgraphs:
         for op in sg.operators:
             if op.opcodeIndex not in fc:
