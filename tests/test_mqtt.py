@@ -10,7 +10,9 @@ import os
 import pwd
 import shutil
 import socket
+import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,13 +34,14 @@ def _free_port() -> int:
 
 
 class Broker:
-    def __init__(self, d: Path):
-        self.d, self.port, self.p = d, _free_port(), None
+    def __init__(self, d: Path, port: int | None = None):
+        self.d, self.port, self.p = d, port or _free_port(), None
         (d / "mosquitto.conf").write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             # started as root, mosquitto would switch to user "mosquitto", which cannot write its database here
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-            f"persistence_location {d}/\nmax_queued_messages 100000\nlog_dest file {d}/mosquitto.log\n")
+            f"persistence_location {d}/\nmax_queued_messages 100000\nset_tcp_nodelay true\n"
+            f"log_dest file {d}/mosquitto.log\n")
 
     def start(self):
         self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],
@@ -193,3 +196,206 @@ def test_devices_to_two_collectors(tmp_path, capsys, event):
               f"{sum(sent)} (with re-sends), collectors received {[s['received'] for s in st]}, "
               f"duplicates {[s['duplicates'] for s in st]}, {rows} rows stored, data set "
               f"{ndev * nrec} samples + {ndev} summaries = every record once")
+
+
+# ---- the end-to-end acknowledgement and bad input, piece by piece ------------------------------------
+
+
+def _sample(seq: int, x: bytes = b"abc") -> bytes:
+    """An MQTT payload as a device sends it: seq + a Sample.pack() record."""
+    return (struct.pack("<I", seq) + b"S" + struct.pack("<IB", seq, 1) + b"r" + struct.pack("<H", len(x)) + x
+            + struct.pack("<H", 2) + b"\x01\x02")
+
+
+class _Peer:
+    """A paho client standing in for the network side of devices: publishes raw payloads, records acks."""
+
+    def __init__(self, port: int):
+        import paho.mqtt.client as mqtt
+
+        self.acked: dict[str, set[int]] = {}
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+        self.c.subscribe("edgeloop/+/ack", qos=1)
+        time.sleep(0.3)
+
+    def _on_message(self, client, userdata, m):
+        p = bytes(m.payload)
+        assert len(p) % 8 == 0
+        s = self.acked.setdefault(m.topic.split("/")[1], set())
+        for i in range(0, len(p), 8):
+            a, b = struct.unpack_from("<II", p, i)
+            s.update(range(a, b + 1))
+
+    def pub(self, topic: str, payload: bytes):
+        self.c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def _until(cond, timeout: float = 10.0):
+    t0 = time.time()
+    while not cond():
+        assert time.time() - t0 < timeout, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    (tmp_path / "broker").mkdir()
+    b = Broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_collector_skips_malformed_messages(tmp_path, broker, caplog):
+    caplog.set_level("WARNING", logger="edgeloop.collect")
+    out = tmp_path / "data"
+    (col,) = start_collectors(broker.port, out, n=1)
+    peer = _Peer(broker.port)
+    try:
+        bad = [("edgeloop/devA/log", b"\x01\x00", "shorter than"),
+               ("edgeloop/devA/log", struct.pack("<I", 2) + b"Zjunk", "unknown record kind 0x5a"),
+               ("edgeloop/devA/log", bytes(range(1, 41)), "unknown record kind 0x05"),       # garbage
+               ("edgeloop/devA/log", struct.pack("<I", 3) + b"S\x01", "sample record (kind 'S') that does not"),
+               ("edgeloop/devA/log", struct.pack("<I", 4) + b"M\x01\x00\x02", "summary record (kind 'M') that"),
+               ("edgeloop/devA/log", _sample(0), "sequence number 0"),
+               ("edgeloop/bad id!/log", _sample(6), "no usable device id")]
+        peer.pub("edgeloop/devA/log", _sample(1))
+        for topic, payload, _ in bad:
+            peer.pub(topic, payload)
+        peer.pub("edgeloop/devA/log", _sample(5))
+        _until(lambda: col.malformed == len(bad) and col.written == 2 and peer.acked.get("devA") == {1, 5})
+        assert col.c.is_connected() and col.received == 2
+    finally:
+        peer.close()
+        col.stop()
+    msgs = [r.getMessage() for r in caplog.records if "malformed message" in r.getMessage()]
+    assert len(msgs) == len(bad)
+    for (_, _, why), m in zip(bad, msgs):
+        assert why in m and "skipped" in m
+    assert set(peer.acked) == {"devA"}                      # nothing malformed acknowledged
+    from edgeloop_host.collect import read_dataset
+
+    t = read_dataset(out)
+    assert sorted(t.column("seq").to_pylist()) == [1, 5]
+
+
+def test_collector_restart_recovers_ack_state(tmp_path, broker):
+    """A record re-sent after the collector restarted is acknowledged from what the data set holds, and
+    not stored again."""
+    from edgeloop_host.collect import Collector, read_dataset
+
+    out = tmp_path / "data"
+    (a,) = start_collectors(broker.port, out, n=1)
+    peer = _Peer(broker.port)
+    try:
+        for q in range(1, 6):
+            peer.pub("edgeloop/devB/log", _sample(q))
+        _until(lambda: a.written == 5 and peer.acked.get("devB") == {1, 2, 3, 4, 5})
+        a.stop()
+        peer.acked.clear()
+        b = Collector(f"mqtt://127.0.0.1:{broker.port}", out, client_id="col0").start()   # the same collector, again
+        assert b.recovered == 5 and 3 in b.durable["devB"] and 6 not in b.durable["devB"]
+        assert b.wait_connected(10)
+        time.sleep(0.3)
+        peer.pub("edgeloop/devB/log", _sample(3))          # its ack was lost: the device sends it again
+        peer.pub("edgeloop/devB/log", _sample(6))
+        _until(lambda: peer.acked.get("devB") == {3, 6})
+        b.stop()
+    finally:
+        peer.close()
+    assert (b.written, b.duplicates) == (1, 1)
+    import pyarrow.dataset as ds
+
+    assert ds.dataset(str(out), format="parquet", ignore_prefixes=[".", "kind="]).count_rows() == 6
+    assert sorted(read_dataset(out).column("seq").to_pylist()) == [1, 2, 3, 4, 5, 6]
+
+
+def _collect_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "host_tools"))
+    return subprocess.Popen([sys.executable, "-m", "edgeloop_host.cli", "collect", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_collect_cli_broker_down(tmp_path):
+    port = _free_port()
+    p = _collect_cli("--broker", f"mqtt://127.0.0.1:{port}", "--out", str(tmp_path / "d"), "--connect-timeout", "1.5")
+    so, se = p.communicate(timeout=60)
+    assert p.returncode == 3, (so, se)
+    assert f"cannot reach the MQTT broker at mqtt://127.0.0.1:{port} (Connection refused) after 1.5 s" in se
+    # a broker that comes up while the collector waits: it connects and runs
+    p = _collect_cli("--broker", f"mqtt://127.0.0.1:{port}", "--out", str(tmp_path / "d"), "--connect-timeout", "30",
+                     "--seconds", "0.5")
+    time.sleep(1.5)
+    (tmp_path / "broker").mkdir()
+    b = Broker(tmp_path / "broker", port=port)
+    b.start()
+    try:
+        so, se = p.communicate(timeout=60)
+    finally:
+        b.stop()
+    assert p.returncode == 0, se
+    assert "collecting $share/edgeloop/edgeloop/+/log" in so and "'malformed': 0" in so
+
+
+_HOLD = """\
+import os, time
+from edgeloop import flashlog, uplink_mqtt as U, select as S
+from umqtt.simple import MQTTClient
+DEV, PORT = 'devH', %(port)d
+L = flashlog.FlashLog('log')
+for i in range(10):
+    L.append(S.Sample(b'%%d' %% i, b'\\x01', t_ms=i, out_scale=1.0, out_zero_point=0).pack())
+up = U.Uplink(L, DEV, timeout_ms=400)
+c = MQTTClient(DEV, '127.0.0.1', PORT)
+c.connect()
+up.connected(c)
+ok = up.drain(timeout_ms=1500)
+print('EL-HOLD', ok, up.pending(), up.sent, up.resent, L.stats()['bytes'])
+while True:
+    try:
+        os.stat('go')
+        break
+    except OSError:
+        time.sleep_ms(20)
+ok = up.drain(timeout_ms=20000)
+print('EL-DONE', ok, up.pending(), up.sent, up.resent, L.stats()['bytes'])
+"""
+
+
+def test_device_keeps_records_until_a_collector_acks(tmp_path, broker):
+    """PUBACK is not enough: with no collector the broker PUBACKs and drops every record, and the device
+    keeps them all (re-sending after its timeout); once a collector runs they are stored and freed."""
+    from edgeloop_host.collect import read_dataset
+    from edgeloop_host.toolchain import firmware_path
+
+    fw = firmware_path("unix")
+    d = tmp_path / "devH"
+    d.mkdir()
+    env = dict(os.environ, MICROPYPATH=f".frozen:{lib_dir(tmp_path)}")
+    p = subprocess.Popen([str(fw), "-X", "heapsize=4M", "-c", _HOLD % {"port": broker.port}], cwd=d, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cols = []
+    try:
+        line = p.stdout.readline().split()
+        assert line[:3] == ["EL-HOLD", "False", "10"], (line, p.stderr.read() if p.poll() is not None else "")
+        sent, resent, left = int(line[3]), int(line[4]), int(line[5])
+        assert sent >= 20 and resent == sent - 10 and left > 0     # re-sent after the timeout, all still on flash
+        cols = start_collectors(broker.port, tmp_path / "data", n=1)
+        (d / "go").touch()
+        so, se = p.communicate(timeout=60)
+    finally:
+        for c in cols:
+            c.stop()
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, se
+    done = so.split()
+    assert done[:3] == ["EL-DONE", "True", "0"] and done[5] == "0", so
+    assert sorted(read_dataset(tmp_path / "data").column("seq").to_pylist()) == list(range(1, 11))

@@ -3,10 +3,10 @@
 Subscribes with an MQTT 5 shared subscription ($share/<group>/<prefix>/+/log), so several collectors behind
 one broker (or a broker cluster) split the devices' records between them, and writes a Parquet data set:
 
-    DIR/device=<id>/part-<collector>-<n>.parquet               samples and other records: seq, payload,
-                                                               received_ms
-    DIR/kind=summary/device=<id>/part-<collector>-<n>.parquet  summaries (edgeloop.summary): seq, payload,
-                                                               received_ms and the decoded fields
+    DIR/device=<id>/part-<collector>-<run>-<n>.parquet               samples and other records: seq,
+                                                                     payload, received_ms
+    DIR/kind=summary/device=<id>/part-<collector>-<run>-<n>.parquet  summaries (edgeloop.summary): seq,
+                                                                     payload, received_ms, decoded fields
 
 Every part file is fsync'ed (file and directory) before the collector acknowledges its records to the
 device on <prefix>/<id>/ack with (first, last) sequence-number ranges; the device frees its flash log only
@@ -132,6 +132,9 @@ class Collector:
         self.received = self.duplicates = self.malformed = self.written = 0
         self.summaries = self.acks_sent = 0
         self._parts = 0
+        # part files are named by collector id, a per-start token and a counter: a collector restarted
+        # with the same id never overwrites the parts of its previous run
+        self._run = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -208,12 +211,13 @@ class Collector:
 
         d.mkdir(parents=True, exist_ok=True)
         self._parts += 1
-        tmp = d / f".part-{self.id}-{self._parts}.tmp"
+        name = f"part-{self.id}-{self._run}-{self._parts}"
+        tmp = d / f".{name}.tmp"
         with open(tmp, "wb") as f:
             pq.write_table(table, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, d / f"part-{self.id}-{self._parts}.parquet")
+        os.replace(tmp, d / f"{name}.parquet")
         _fsync_dir(d)
 
     def _flush(self) -> None:
