@@ -102,6 +102,25 @@ def test_good_rollout_reaches_every_device_canaries_first(sim_factory, updates, 
     assert cli.main(["fleet", "status", "--broker", sim.url]) == 0
     out = capsys.readouterr().out
     assert all(f"{d}" in out for d in sim.devs) and out.count(_sha(blob)[:12]) == N
+    # bad commands get an error in the report (the agent keeps serving); the fleet-wide topic reaches all
+    f = fleet.Fleet(sim.url)
+    try:
+        f.publish("edgeloop/dev0/cmd", b"\xffnot json", retain=False)
+        f.command("dev1", {"op": "frobnicate", "id": "c1"})
+        f.command("dev2", {"op": "update", "id": "c2", "manifest": "zz"})
+        f.command("dev3", {"op": "update", "id": "c3", "manifest": updates["bad"][1].hex()})   # no chunk topic
+        want = {"dev0": "bad command", "dev1": "unknown command 'frobnicate'", "dev2": "update: ",
+                "dev3": "update: KeyError"}
+        got = fleetsim.wait_for(lambda: all((f.health.get(d) or {}).get("error") for d in want) and
+                                {d: f.health[d]["error"] for d in want}, 10)
+        assert got and all(got[d].startswith(w) for d, w in want.items()), {d: f.health.get(d) for d in want}
+        for d in want:
+            f.clear_command(d)
+        f.publish("edgeloop/all/cmd", b'{"op": "report", "id": "everyone"}', retain=False)
+        assert fleetsim.wait_for(lambda: all((f.health.get(d) or {}).get("req") == "everyone" for d in sim.devs), 10)
+        assert all(f.health[d]["error"] is None and f.health[d]["sha"] == _sha(blob) for d in sim.devs)
+    finally:
+        f.close()
     with capsys.disabled():
         print(f"\n[fleet] {N} devices, {len(blob)}-byte model: rollout {r.seconds:.2f} s "
               f"(canaries {r.phases['canary']:.2f} s, rest {r.phases['rest']:.2f} s)")
