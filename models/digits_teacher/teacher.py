@@ -1,9 +1,9 @@
 """digits_teacher: the teacher that labels the drift demo's collected samples (`edgeloop demo loop`, issue 7).
 
 A float CNN (Conv2D 16 - Conv2D 32 - max pool - dense 64 - dropout - dense 10 logits, 38k parameters and
-338k MACs: 16x the parameters and 140x the MACs of the 64-32-10 student it teaches) trained on digits_mlp's training split augmented with every
-one-pixel translation (including diagonals, zeros shifted in) at a random contrast 0.5..1 and brightness
-0..0.3. It is never deployed: it only relabels what the devices send back, so it may be as large as the
+338k MACs: 16x the parameters and 140x the MACs of the 64-32-10 student it teaches) trained on digits_mlp's
+training split augmented with every one-pixel translation (including diagonals, zeros shifted in) at a
+random contrast 0.5..1 and brightness 0..0.3. It is never deployed: it only relabels what the devices send back, so it may be as large as the
 host likes. Not a zoo model (there is no int8 version), hence not `recipe.py`.
 
     PYTHONPATH=host_tools python models/digits_teacher/teacher.py [--epochs 15] [--seed 0]
