@@ -102,6 +102,9 @@ def test_good_rollout_reaches_every_device_canaries_first(sim_factory, updates, 
     assert cli.main(["fleet", "status", "--broker", sim.url]) == 0
     out = capsys.readouterr().out
     assert all(f"{d}" in out for d in sim.devs) and out.count(_sha(blob)[:12]) == N
+    again = fleet.rollout(sim.url, blob, mf, canary=0.2, timeout=30, log=lambda s: None)   # idempotent
+    assert again.ok and again.updated == sorted(sim.devs)
+    assert all(m["last"] == [2, "confirmed"] and m["counter"] == 2 for m in again.reports.values())
     # bad commands get an error in the report (the agent keeps serving); the fleet-wide topic reaches all
     f = fleet.Fleet(sim.url)
     try:
