@@ -101,3 +101,25 @@ def test_retrain_bad_inputs(tmp_path, orig_npz, capsys):
     t.save(tmp_path / "t10.keras")
     assert "the teacher takes (10,)" in err(_retrain(tmp_path, good, orig_npz, teacher=tmp_path / "t10.keras"))
     assert not (tmp_path / "v2.elm").exists()
+
+
+def test_retrain_cli_logs_pull_input_signed(tmp_path, orig_npz, capsys):
+    """The CLI on `edgeloop logs pull` .npz input: v1 + 1, same model id, signed, bit-exact (checked inside)."""
+    from edgeloop_host import blob, zoo
+    from edgeloop_host.demo_loop import translate
+    from edgeloop_host.ota import manifest as M
+    from edgeloop_host.train import quantize_input
+
+    g1 = blob.decode(V1_ELM.read_bytes())
+    x_tr = zoo.recipe("digits_mlp").load_data()[0]
+    xq = quantize_input(translate(x_tr[:40], 1, 0), g1.input().scale, g1.input().zero_point)
+    col = _logs(tmp_path, list(xq))
+    priv, pub = M.generate_keys(tmp_path / "k")
+    assert _retrain(tmp_path, col, orig_npz, extra=["--epochs", "2", "--key", str(priv)]) == 0
+    out = capsys.readouterr()
+    assert "40 collected samples" in out.err and "bit-exact with tflite-micro" in out.out
+    elm = (tmp_path / "v2.elm").read_bytes()
+    m = M.parse_manifest((tmp_path / "v2.mf").read_bytes())
+    assert m.verify(M.load_public_key(pub)) and m.size == len(elm) and m.version == 2 and m.model_id == 1
+    assert struct.unpack_from("<II", elm, 20) == (1, 2)
+    assert blob.decode(elm).meta["retrain"]["collected"] == 40

@@ -14,7 +14,8 @@
    and contrast augmentation) still labels 97-99% of such images correctly.
 4. Each device evaluates its held-out set (the digits test split, shifted its way, and unshifted), then runs
    a stream of shifted images from the training split (no labels): selection = Reservoir(AnyOf(SmallMargin,
-   Drift(CUSUM against the blob's train_stats))), selected samples go to the flash log (edgeloop.flashlog)
+   Drift(CUSUM against the blob's train_stats))) - SmallMargin is the low-confidence test here, because
+   digits_mlp outputs logits, not probabilities - selected samples go to the flash log (edgeloop.flashlog)
    and are published over MQTT QoS 1 (edgeloop.uplink_mqtt + umqtt.simple), freed once a collector
    acknowledges them as stored.
 5. `retrain` (edgeloop_host.retrain): teacher labels, re-distillation of a 64-32-10 student on the original

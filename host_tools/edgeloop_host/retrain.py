@@ -211,7 +211,7 @@ def retrain(collected, teacher, data, model, student_arch: str = "mlp:32", out="
     xc = dequantize(col.xq, t_in.scale, t_in.zero_point).reshape((-1,) + shape)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(xc))
-    n_hold = int(round(holdout * len(xc))) if len(xc) > 1 else 0
+    n_hold = min(int(round(holdout * len(xc))), len(xc) - 1)   # at least one collected sample to learn from
     hold_idx, train_idx = perm[:n_hold], perm[n_hold:]
     xc_tr, xc_ho = xc[train_idx], xc[hold_idx]
 
@@ -235,8 +235,7 @@ def retrain(collected, teacher, data, model, student_arch: str = "mlp:32", out="
     x = np.concatenate([ds.x_train, xc_tr]).astype(np.float32)
     targets = np.concatenate([np.concatenate([lt_orig, ds.y_train[:, None].astype(np.float32)], 1),
                               np.concatenate([lt_col[train_idx], yc[train_idx, None].astype(np.float32)], 1)])
-    w = 1.0 if cw != "balanced" and float(cw) == 1.0 else (
-        len(ds.x_train) / max(1, len(xc_tr)) if cw == "balanced" else float(cw))
+    w = len(ds.x_train) / len(xc_tr) if cw == "balanced" else float(cw)
     sw = np.concatenate([np.ones(len(ds.x_train), np.float32), np.full(len(xc_tr), w, np.float32)])
     student = P.build_classifier(shape, n_classes, arch, widths, name="student")
     P.check_layers(student)
