@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI (.ci/run) replays the same examples every run so a submission cannot fail on a case drawn for the
+# first time; local runs keep exploring new examples (and the .hypothesis database replays failures).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("EDGELOOP_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["EDGELOOP_HYPOTHESIS_PROFILE"])
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE_DIR = REPO / "device"
