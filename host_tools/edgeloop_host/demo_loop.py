@@ -268,15 +268,16 @@ def rollout(devs, broker_port: int, elm: bytes, manifest: bytes, pubkey: bytes, 
     try:
         r = fleet.rollout(f"mqtt://127.0.0.1:{broker_port}", elm, manifest, devices=[d.name for d in devs],
                           canary=canary, timeout=timeout, log=log or (lambda m: None), pubkey=pubkey)
+        if not r.ok:
+            raise LoopError(f"rollout failed: {r.message}")
     except Exception:
-        for _, p in procs:
+        for _, p in procs:   # agents that will not get (or confirm) the update: stop them now
             p.kill()
+            p.wait()
         raise
     reports = [_finish(d, p, "EL-AGENT", timeout + 30) for d, p in procs]
     res = {"ok": r.ok, "message": r.message, "canaries": r.canaries, "rest": r.rest, "updated": r.updated,
            "failed": r.failed, "seconds": round(r.seconds, 1), "phases": {k: round(v, 1) for k, v in r.phases.items()}}
-    if not r.ok:
-        raise LoopError(f"rollout failed: {r.message}")
     return res, reports
 
 
