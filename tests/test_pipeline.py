@@ -73,16 +73,30 @@ def test_committed_zoo_model(name):
     np.testing.assert_array_equal(reference.run(g, xr).reshape(y_tflm.shape), y_tflm)
 
 
-def test_zoo_recipe_retrains_from_scratch(tmp_path):
-    """CI check that a recipe cannot rot: digits_mlp end to end with 3 epochs into a temporary directory."""
-    r = zoo.recipe("digits_mlp").main(["--quick", "--out", str(tmp_path)])
-    assert r["epochs"] == 3 and r["reference_matches_tflm"] is True
+def test_zoo_recipe_retrains_from_scratch(tmp_path, capsys):
+    """CI check that a recipe cannot rot: `edgeloop zoo train digits_mlp --quick --out DIR` runs the recipe end
+    to end from scratch (3 epochs) through the same path as `zoo train all`, into a temporary directory."""
+    rc, out, _ = _run_cli(["zoo", "train", "digits_mlp", "--quick", "--out", str(tmp_path), "--max-seconds", "600"],
+                          capsys)
+    assert rc == 0
+    summary = out.strip().splitlines()[-1]  # after the recipe's results.json echo
+    assert summary.startswith("digits_mlp ") and "bit-exact yes" in summary
+    d = tmp_path / "digits_mlp"
+    r = json.loads((d / "results.json").read_text())
+    assert r["epochs"] == 3 and r["reference_matches_tflm"] is True and 0 < r["entry_seconds"] < 600
     assert r["int8_tflm_accuracy"] > 0.5  # 3 epochs: well above chance (0.1)
     for ext in ("elm", "tflite", "keras"):
-        assert (tmp_path / f"digits_mlp.{ext}").stat().st_size > 0
-    g = blob.decode((tmp_path / "digits_mlp.elm").read_bytes())
+        assert (d / f"digits_mlp.{ext}").stat().st_size > 0
+    elm = (d / "digits_mlp.elm").read_bytes()
+    g = blob.decode(elm)
     assert g.meta["labels"] == [str(i) for i in range(10)] and g.self_test is not None
-    assert json.loads((tmp_path / "results.json").read_text())["elm_bytes"] == r["elm_bytes"]
+    assert r["elm_bytes"] == len(elm)
+    # the committed artifacts were not touched
+    assert json.loads((ZOO / "digits_mlp" / "results.json").read_text())["epochs"] == 40
+    for argv, msg in ((["zoo", "train", "nope"], "no zoo model 'nope'"),
+                      (["zoo", "train", "digits_mlp", "--max-seconds", "0"], "--max-seconds must be > 0")):
+        rc, _, err = _run_cli(argv, capsys)
+        assert rc == 1 and msg in err, (argv, err)
 
 
 def test_zoo_names_and_unknown():
@@ -161,8 +175,48 @@ def test_distiller_trains_student_only(P, digits):
         distill(teacher, P.build_classifier((64,), 5, "mlp", (8,)), x_tr, y_tr, epochs=1)
 
 
+def test_transfer_set_jitter_and_mixup():
+    from edgeloop_host.augment import affine_jitter, mixup, transfer_set
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((1, 8, 8), np.float32)
+    img[0, 2:6, 3:5] = 1.0
+    # no jitter at all is the identity; a jittered copy keeps the range and most of the ink
+    same = affine_jitter(img, rng, rotate_deg=0, scale=0, shear=0, shift=0)
+    np.testing.assert_allclose(same, img, atol=1e-6)
+    j = affine_jitter(np.repeat(img, 50, 0), rng)
+    assert j.min() >= 0 and j.max() <= 1 and not np.allclose(j[0], img[0])
+    assert np.all(np.abs(j.sum(axis=(1, 2)) - img.sum()) < 0.5 * img.sum())
+    x = rng.random((40, 8, 8)).astype(np.float32)
+    y = np.arange(40) % 10
+    blends, i, k, lam = mixup(x, rng)
+    assert np.all(lam >= 0.5) and np.all(lam <= 1)
+    np.testing.assert_allclose(blends, x[i] * lam[:, None, None] + x[k] * (1 - lam[:, None, None]), rtol=1e-6)
+    xt, yt = transfer_set(x, y, copies=3, mixup_fraction=0.0, seed=1)
+    assert xt.shape == (120, 8, 8) and np.array_equal(xt[:40], x) and np.array_equal(yt, np.tile(y, 3))
+    xm, ym = transfer_set(x, y, copies=3, mixup_fraction=0.5, seed=1)
+    changed = np.any(xm != xt, axis=(1, 2))
+    assert 50 <= changed.sum() <= 60  # 60 of the 120 replaced by blends (a few blend an image with itself)
+    with pytest.raises(ValueError, match="copies"):
+        transfer_set(x, y, copies=0)
+    with pytest.raises(ValueError, match="N, H, W"):
+        affine_jitter(x.reshape(40, 64), rng)
+
+
 # ---------------------------------------------------------------------------------------------
 # Pruning
+
+
+def test_cosine_learning_rate_to_final():
+    from edgeloop_host.prune import adam
+
+    assert float(adam(1e-3).learning_rate) == pytest.approx(1e-3)
+    opt = adam(1e-3, 1e-5, 100)
+    for step, lr in ((0, 1e-3), (50, (1e-3 + 1e-5) / 2), (100, 1e-5), (150, 1e-5)):
+        opt.iterations.assign(step)
+        assert float(opt.learning_rate) == pytest.approx(lr, rel=1e-3)
+    with pytest.raises(ValueError, match="final learning rate"):
+        adam(1e-3, -1.0, 10)
 
 
 def test_polynomial_schedule():
@@ -206,6 +260,29 @@ def test_magnitude_pruning_reaches_and_keeps_sparsity(P, digits):
     _ = keras
 
 
+def test_global_magnitude_pruning_while_distilling(P, digits):
+    """scope=global: one threshold over all kernels (75% in total, not per layer); with a teacher the pruning
+    callback thins the student only, never the frozen teacher."""
+    from edgeloop_host import prune as PR
+
+    x_tr, y_tr, x_te, y_te = digits
+    ds = P.Dataset(x_tr, y_tr, x_te, y_te)
+    teacher = P.train_classifier(ds, hidden=(64,), epochs=3, progress=False)
+    t_w = [w.copy() for w in teacher.get_weights()]
+    student = P.train_classifier(ds, hidden=(32,), epochs=3, progress=False)
+    PR.prune_magnitude(student, x_tr, y_tr, 0.75, epochs=2, scope="global", teacher=teacher, final_lr=1e-5)
+    sp = PR.sparsity(student)
+    n = [k.numpy().size for _, k in PR.prunable_kernels(student)]
+    assert sp["total"] == pytest.approx(round(0.75 * sum(n)) / sum(n), abs=1e-9)
+    assert len({round(v, 3) for k, v in sp.items() if k != "total"}) > 1  # layers end at different sparsities
+    for a, b in zip(t_w, teacher.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert PR.sparsity(teacher)["total"] < 0.01
+    assert P.accuracy(student, x_te, y_te) > 0.5
+    with pytest.raises(ValueError, match="scope"):
+        PR.MagnitudePruning(0.5, end_step=10, scope="row")
+
+
 def test_structured_pruning_makes_model_smaller(P, digits):
     import keras
 
@@ -230,7 +307,9 @@ def test_structured_pruning_makes_model_smaller(P, digits):
     before, after = PR.keras_macs(conv)["total"], PR.keras_macs(small)["total"]
     assert after < 0.5 * before
     assert P.count_params(small) < P.count_params(conv)
-    PR.fine_tune(small, xi, y_tr, epochs=2)
+    c_w = [w.copy() for w in conv.get_weights()]
+    PR.fine_tune(small, xi, y_tr, epochs=2, teacher=conv, final_lr=1e-5)  # recovery by distillation
+    assert all(np.array_equal(a, b) for a, b in zip(c_w, conv.get_weights()))
     assert small.predict(xi[:4], verbose=0).shape == (4, 10)
     # the pruned model converts, and the int8 graph really has fewer MACs
     from edgeloop_host.inspect import op_macs
@@ -314,7 +393,7 @@ def test_cli_pipeline_end_to_end_and_errors(tmp_path, capsys, digits):
                            "--hidden", "8", "--epochs", "2"], capsys)
     assert rc == 0 and "of the teacher" in out
     rc, out, _ = _run_cli(["prune", m, "--data", str(data), "-o", str(tmp_path / "p.keras"), "--sparsity", "0.5",
-                           "--structured", "0.5", "--epochs", "2"], capsys)
+                           "--structured", "0.5", "--epochs", "2", "--final-lr", "1e-5"], capsys)
     assert rc == 0 and "weight sparsity 50.0%" in out and "MACs 2368 -> 1184" in out
     elm = tmp_path / "p.elm"
     rc, out, _ = _run_cli(["quantize", str(tmp_path / "p.keras"), "--data", str(data), "-o", str(elm)], capsys)

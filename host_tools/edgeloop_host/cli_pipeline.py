@@ -73,7 +73,8 @@ def cmd_prune(args) -> int:
     _, xt = P._fit_input(ds, model)
     before = P.accuracy(model, xt, ds.y_test)
     pruned, info = P.prune_classifier(ds, model, sparsity=args.sparsity, structured=args.structured,
-                                      epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+                                      epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                                      final_lr=args.final_lr, scope=args.scope)
     pruned.save(args.output)
     after = P.accuracy(pruned, xt, ds.y_test)
     print(f"test accuracy {before:.4f} -> {after:.4f}; MACs {info['macs_before']} -> {info['macs_after']} "
@@ -125,7 +126,9 @@ def cmd_zoo(args) -> int:
     names = zoo.names() if args.name in (None, "all") else [args.name]
     for n in names:
         zoo.recipe(n)  # unknown names fail before any training
-    return zoo.train_all(names, quick=args.quick)
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ValueError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    return zoo.train_all(names, quick=args.quick, out=args.out, max_seconds=args.max_seconds)
 
 
 def add_parsers(sub) -> None:
@@ -162,6 +165,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--sparsity", type=float, default=0.0, help="magnitude pruning target, e.g. 0.75")
     p.add_argument("--structured", type=float, default=0.0,
                    help="fraction of the neurons/filters of every hidden layer to remove, e.g. 0.5")
+    p.add_argument("--final-lr", type=float, help="cosine-decay the learning rate to this (e.g. 1e-5)")
+    p.add_argument("--scope", choices=("layer", "global"), default="layer",
+                   help="magnitude threshold per layer (default) or one over all layers")
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("quantize", help="Keras model + representative data -> full-int8 .tflite + .elm")
@@ -187,5 +193,7 @@ def add_parsers(sub) -> None:
     p.add_argument("action", choices=("list", "train"))
     p.add_argument("name", nargs="?", help="zoo model name or 'all' (default all)")
     p.add_argument("--quick", action="store_true", help="few epochs, to check the recipes run (results not saved)")
+    p.add_argument("--out", help="write the artifacts to OUT/<name>/ instead of models/<name>/ (also with --quick)")
+    p.add_argument("--max-seconds", type=float, help="fail (exit 1) if an entry takes longer than this")
     p.set_defaults(func=cmd_zoo)
 

@@ -62,9 +62,11 @@ class Distiller(keras.Model):
 
 
 def distill(teacher, student, x, y, epochs: int = 60, temperature: float = 4.0, alpha: float = 0.1,
-            lr: float = 3e-3, batch_size: int = 32, callbacks=(), verbose: int = 0, validation_data=None):
+            lr=3e-3, batch_size: int = 32, callbacks=(), verbose: int = 0, validation_data=None, optimizer=None):
     """Trains `student` (an uncompiled or compiled Keras model) on (x, y) with `teacher`'s soft targets.
 
+    lr: a float or a Keras learning-rate schedule (optimizer: a ready Keras optimizer instead of Adam(lr)).
+    x can be a larger transfer set than the training data (augment.transfer_set): the teacher labels it.
     Returns the trained student (the same object). The teacher is not modified.
     """
     t_out, s_out = teacher.outputs[0].shape[-1], student.outputs[0].shape[-1]
@@ -73,7 +75,7 @@ def distill(teacher, student, x, y, epochs: int = 60, temperature: float = 4.0, 
     was_trainable = teacher.trainable
     try:
         d = Distiller(student, teacher, temperature=temperature, alpha=alpha)
-        d.compile(optimizer=keras.optimizers.Adam(lr), metrics=["accuracy"])
+        d.compile(optimizer=optimizer or keras.optimizers.Adam(lr), metrics=["accuracy"])
         d.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks),
               validation_data=validation_data)
     finally:

@@ -239,9 +239,11 @@ def distill_classifier(ds: Dataset, teacher, student=None, hidden=(32,), arch: s
 
 
 def prune_classifier(ds: Dataset, model, sparsity: float = 0.0, structured: float = 0.0, epochs: int = 20,
-                     lr: float = 1e-3, batch_size: int = 32, seed: int = 0, progress: bool = True):
+                     lr: float = 1e-3, batch_size: int = 32, seed: int = 0, progress: bool = True,
+                     final_lr: float | None = None, scope: str = "layer"):
     """Structured pruning (remove `structured` of the units of every hidden layer, rebuild, fine-tune) and/or
-    magnitude pruning to `sparsity`. Returns (model, info dict with sparsity / MACs / params before+after)."""
+    magnitude pruning to `sparsity` (per layer or, scope "global", over all layers). final_lr: cosine-decay the
+    learning rate to it. Returns (model, info dict with sparsity / MACs / params before+after)."""
     from . import prune as PR
 
     if sparsity <= 0 and structured <= 0:
@@ -253,11 +255,12 @@ def prune_classifier(ds: Dataset, model, sparsity: float = 0.0, structured: floa
     if structured > 0:
         model = PR.prune_structured(model, structured, x=x)
         cbs = [Progress("structured fine-tune", epochs)] if progress else []
-        PR.fine_tune(model, x, ds.y_train, epochs=epochs, lr=lr, batch_size=batch_size, callbacks=cbs)
+        PR.fine_tune(model, x, ds.y_train, epochs=epochs, lr=lr, batch_size=batch_size, callbacks=cbs,
+                     final_lr=final_lr)
     if sparsity > 0:
         cbs = [Progress(f"magnitude pruning to {sparsity:.0%}", epochs)] if progress else []
         model, _ = PR.prune_magnitude(model, x, ds.y_train, sparsity, epochs=epochs, lr=lr, batch_size=batch_size,
-                                      callbacks=cbs)
+                                      callbacks=cbs, final_lr=final_lr, scope=scope)
     info.update(macs_after=PR.keras_macs(model)["total"], params_after=count_params(model),
                 sparsity=PR.sparsity(model)["total"])
     return model, info
@@ -265,9 +268,11 @@ def prune_classifier(ds: Dataset, model, sparsity: float = 0.0, structured: floa
 
 def quantize_model(model, rep_x, tflite_path=None, elm_path=None, labels=None, name: str | None = None,
                    preprocess: dict | None = None, per_channel: bool = True, max_samples: int = 1000,
-                   self_test_x=None, model_id: int = 0, model_version: int = 1, meta_extra: dict | None = None):
+                   self_test_x=None, model_id: int = 0, model_version: int = 1, meta_extra: dict | None = None,
+                   sparse_mode: str = "auto"):
     """Keras model + representative float data -> full-int8 .tflite bytes and .elm bytes (written when paths
-    are given). Checks the layers first (unsupported ones are named) and the data's shape / finiteness."""
+    are given). Checks the layers first (unsupported ones are named) and the data's shape / finiteness.
+    sparse_mode: the blob's weight encoding per layer (convert: auto, never, always)."""
     from .convert import convert
     from .data import check_features
     from .metadata import build_meta
@@ -293,7 +298,7 @@ def quantize_model(model, rep_x, tflite_path=None, elm_path=None, labels=None, n
                            model.inputs[0].shape[1:], "self-test sample")
     sample = quantize_input(st[:1], graph.input().scale, graph.input().zero_point)
     elm = convert(tfl, elm_path, model_id=model_id, model_version=model_version, meta=meta,
-                  self_test_sample=sample)
+                  self_test_sample=sample, sparse_mode=sparse_mode)
     return tfl, elm
 
 

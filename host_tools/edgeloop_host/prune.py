@@ -68,10 +68,13 @@ class MagnitudePruning(keras.callbacks.Callback):
     """Raises every prunable kernel to `target_sparsity` between begin_step and end_step (in batches)."""
 
     def __init__(self, target_sparsity: float, end_step: int, begin_step: int = 0, frequency: int = 10,
-                 power: int = 3, min_size: int = 0):
+                 power: int = 3, min_size: int = 0, scope: str = "layer"):
         super().__init__()
         if not 0.0 <= target_sparsity < 1.0:
             raise ValueError(f"target sparsity must be in [0, 1), got {target_sparsity}")
+        if scope not in ("layer", "global"):
+            raise ValueError(f"pruning scope must be 'layer' or 'global', got {scope!r}")
+        self.scope = scope
         self.target = float(target_sparsity)
         self.begin_step, self.end_step = int(begin_step), max(int(end_step), int(begin_step) + 1)
         self.frequency, self.power, self.min_size = max(1, int(frequency)), int(power), int(min_size)
@@ -80,7 +83,8 @@ class MagnitudePruning(keras.callbacks.Callback):
         self.current = 0.0
 
     def _targets(self):
-        return prunable_kernels(self.model, self.min_size)
+        # a Distiller (pruning while distilling) holds the teacher too: only its student is pruned
+        return prunable_kernels(getattr(self.model, "student", self.model), self.min_size)
 
     def on_train_begin(self, logs=None):
         for _, k in self._targets():
@@ -89,7 +93,15 @@ class MagnitudePruning(keras.callbacks.Callback):
     def _update_masks(self):
         self.current = polynomial_sparsity(self.step, self.target, self.begin_step, self.end_step,
                                            power=self.power)
-        for _, k in self._targets():
+        targets = self._targets()
+        if self.scope == "global":  # one magnitude threshold over all kernels: small layers keep more
+            ws = [np.asarray(k.numpy()) for _, k in targets]
+            flat = magnitude_mask(np.concatenate([w.reshape(-1) for w in ws]), self.current)
+            ends = np.cumsum([w.size for w in ws])
+            for (_, k), w, part in zip(targets, ws, np.split(flat, ends[:-1])):
+                self.masks[id(k)] = part.reshape(w.shape)
+            return
+        for _, k in targets:
             self.masks[id(k)] = magnitude_mask(np.asarray(k.numpy()), self.current)
 
     def apply_masks(self):
@@ -122,17 +134,40 @@ def sparsity(model) -> dict[str, float]:
     return out
 
 
+def adam(lr: float, final_lr: float | None = None, steps: int = 1):
+    """Adam at a constant lr, or cosine-decayed from lr to final_lr over `steps` batches (a low final
+    learning rate lets a pruned model settle into its masks)."""
+    if final_lr is None or final_lr >= lr:
+        return keras.optimizers.Adam(lr)
+    if not final_lr >= 0:
+        raise ValueError(f"final learning rate must be >= 0, got {final_lr}")
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, max(1, int(steps)),
+                                                                        alpha=final_lr / lr))
+
+
 def prune_magnitude(model, x, y, target_sparsity: float = 0.75, epochs: int = 20, lr: float = 1e-3,
                     batch_size: int = 32, prune_fraction: float = 0.7, frequency: int = 10, callbacks=(),
-                    verbose: int = 0, loss=None):
+                    verbose: int = 0, loss=None, final_lr: float | None = None, power: int = 3,
+                    scope: str = "layer", teacher=None, temperature: float = 4.0, alpha: float = 0.1):
     """Fine-tunes `model` (a trained classifier with logits output) while pruning it to target_sparsity.
 
-    The sparsity ramps up over the first prune_fraction of the steps; the rest fine-tunes with the final
-    masks. Returns (model, callback); every prunable kernel ends with exactly round(s * size) zeros.
+    The sparsity ramps up over the first prune_fraction of the steps (polynomial schedule of `power`); the
+    rest fine-tunes with the final masks. final_lr: cosine-decay the learning rate from lr to it over the
+    whole run. scope "layer": every prunable kernel ends with exactly round(s * size) zeros; "global": one
+    magnitude threshold over all kernels (round(s * total) zeros in all). teacher: fine-tune by distillation
+    from it (e.g. the unpruned model) instead of on the labels alone. Returns (model, callback).
     """
     steps = epochs * int(np.ceil(len(x) / batch_size))
-    cb = MagnitudePruning(target_sparsity, end_step=max(1, int(steps * prune_fraction)), frequency=frequency)
-    model.compile(optimizer=keras.optimizers.Adam(lr),
+    cb = MagnitudePruning(target_sparsity, end_step=max(1, int(steps * prune_fraction)), frequency=frequency,
+                          power=power, scope=scope)
+    opt = adam(lr, final_lr, steps)
+    if teacher is not None:
+        from .distill import distill
+
+        distill(teacher, model, x, y, epochs=epochs, temperature=temperature, alpha=alpha, batch_size=batch_size,
+                callbacks=[cb] + list(callbacks), verbose=verbose, optimizer=opt)
+        return model, cb
+    model.compile(optimizer=opt,
                   loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not _probs(model)),
                   metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
@@ -264,12 +299,22 @@ def prune_structured(model, fraction: float = 0.5, x=None, keep_min: int = 2, pe
 
 
 def fine_tune(model, x, y, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32, callbacks=(),
-              verbose: int = 0, label_smoothing: float = 0.0):
-    """Compiles (Adam, sparse CE on logits or probabilities, optional label smoothing) and fits."""
+              verbose: int = 0, label_smoothing: float = 0.0, final_lr: float | None = None, teacher=None,
+              temperature: float = 4.0, alpha: float = 0.1):
+    """Compiles (Adam, sparse CE on logits or probabilities, optional label smoothing) and fits.
+
+    final_lr: cosine-decay the learning rate to it. teacher: recover by distillation from it instead (e.g.
+    the unpruned model; temperature / alpha as in distill.distill).
+    """
     from .pipeline import sparse_ce
 
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=sparse_ce(not _probs(model), label_smoothing),
-                  metrics=["accuracy"])
+    opt = adam(lr, final_lr, epochs * int(np.ceil(len(x) / batch_size)))
+    if teacher is not None:
+        from .distill import distill
+
+        return distill(teacher, model, x, y, epochs=epochs, temperature=temperature, alpha=alpha, lr=lr,
+                       batch_size=batch_size, callbacks=callbacks, verbose=verbose, optimizer=opt)
+    model.compile(optimizer=opt, loss=sparse_ce(not _probs(model), label_smoothing), metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks))
     return model
 

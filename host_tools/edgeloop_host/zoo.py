@@ -39,25 +39,51 @@ def summary(name: str) -> str:
     return f"{r.get('architecture', '')}; {metric}; blob {r.get('elm_bytes', '?')} bytes"
 
 
-def train_all(names_: list[str], quick: bool = False) -> int:
-    """Retrains zoo models end to end (recipe.main). quick: few epochs into a temporary directory (the
-    committed artifacts are not touched). Returns 0 if every recipe's int8 model is bit-exact with TFLM."""
+def train_all(names_: list[str], quick: bool = False, out: str | None = None,
+              max_seconds: float | None = None) -> int:
+    """Retrains zoo models end to end (recipe.main), one after the other, and prints a summary line per entry
+    (seconds, float vs int8 metric, bit-exact with TFLM).
+
+    quick: few epochs, into a temporary directory unless `out` is given (the committed artifacts are not
+    touched). out: write <out>/<name>/ instead of models/<name>/. results.json gains entry_seconds (data,
+    training, conversion, TFLM and reference runs). max_seconds: an entry that takes longer is a failure.
+    Returns 0 if every recipe's int8 model is bit-exact with TFLM (and within max_seconds), else 1.
+    """
+    import json
+    import os
     import sys
     import tempfile
     import time
 
-    ok = True
+    # a 2-core machine shared with other work: TensorFlow's default pools would oversubscribe it
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    ok, rows = True, []
     for n in names_:
         t0 = time.time()
         print(f"== zoo: {n}{' (quick)' if quick else ''}", file=sys.stderr, flush=True)
         rec = recipe(n)
-        if quick:
+        if quick and out is None:
             with tempfile.TemporaryDirectory() as d:
                 r = rec.main(["--quick", "--out", d])
         else:
-            r = rec.main([])
-        ok &= bool(r.get("reference_matches_tflm", False))
-        print(f"== zoo: {n} done in {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
+            d = MODELS_DIR / n if out is None else Path(out) / n
+            d.mkdir(parents=True, exist_ok=True)
+            r = rec.main(["--quick"] * quick + ["--out", str(d)])
+        dt = time.time() - t0
+        if not (quick and out is None):
+            r["entry_seconds"] = round(dt, 1)
+            (d / "results.json").write_text(json.dumps(r, indent=2) + "\n")
+        exact = bool(r.get("reference_matches_tflm", False))
+        slow = max_seconds is not None and dt > max_seconds
+        ok &= exact and not slow
+        metric = (f"AUC float {r['float_auc']:.4f} int8 {r['int8_auc']:.4f}" if "int8_auc" in r else
+                  f"accuracy float {r.get('float_accuracy', float('nan')):.4f} "
+                  f"int8 {r.get('int8_tflm_accuracy', float('nan')):.4f}")
+        rows.append(f"{n:<14} {dt:6.1f} s  {metric}  bit-exact {'yes' if exact else 'NO'}"
+                    + (f"  SLOWER THAN {max_seconds:.0f} s" if slow else ""))
+        print(f"== zoo: {n} done in {dt:.0f}s", file=sys.stderr, flush=True)
+    print("\n".join(rows), flush=True)
     return 0 if ok else 1
 
 
