@@ -231,6 +231,11 @@ class Agent:
             raise
         except (OSError, ValueError, KeyError, TypeError, MemoryError) as e:   # OTAError is a ValueError
             self.error = str(e) if isinstance(e, ota.OTAError) else "%s: %r" % (op, e)
+            if self.model is None:   # dropped to make room for the new one: the active model again
+                try:
+                    self._set_model(self.u.load(self.backend))
+                except (OSError, ValueError, MemoryError):
+                    pass
         self.phase = "running" if self.model is not None else "no model"
         self.report()
 
