@@ -8,6 +8,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -56,11 +57,14 @@ class Broker:
 
 
 _AGENT = """\
+import sys
 from edgeloop import ota, fleet_agent
 from umqtt.simple import MQTTClient
 DEV, PORT = %(dev)r, %(port)d
 u = ota.Updater('ota', slot_size=%(slot)d)
-fleet_agent.Agent(DEV, lambda: MQTTClient(DEV, '127.0.0.1', PORT, keepalive=10), u, retry_ms=100).run()
+reboot = (lambda: sys.exit(0)) if %(reboot)r else None     # the process ends; Device restarts it: a reset
+fleet_agent.Agent(DEV, lambda: MQTTClient(DEV, '127.0.0.1', PORT, keepalive=10), u, retry_ms=100,
+                  reboot=reboot).run()
 """
 
 
@@ -68,10 +72,12 @@ class Device:
     """One board: directory `root/dev` with the factory model (model.elm + model.mf) and the fleet's
     public key, running the agent until stop()."""
 
-    def __init__(self, fw: Path, lib: Path, root: Path, dev: str, port: int, slot: int = 256 * 1024):
-        self.fw, self.lib, self.dev, self.port, self.slot = fw, lib, dev, port, slot
+    def __init__(self, fw: Path, lib: Path, root: Path, dev: str, port: int, slot: int = 256 * 1024,
+                 reboot: bool = False):
+        self.fw, self.lib, self.dev, self.port, self.slot, self.reboot = fw, lib, dev, port, slot, reboot
         self.dir = root / dev
         self.p = None
+        self.boots = 0
 
     def provision(self, pub: bytes, blob: bytes, manifest: bytes):
         (self.dir / "ota").mkdir(parents=True, exist_ok=True)
@@ -82,12 +88,24 @@ class Device:
 
     def start(self):
         env = dict(os.environ, MICROPYPATH=f".frozen:{self.lib}")
-        code = _AGENT % {"dev": self.dev, "port": self.port, "slot": self.slot}
-        self.p = subprocess.Popen([str(self.fw), "-X", "heapsize=2M", "-c", code], cwd=self.dir, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.txt", "ab"))
+        code = _AGENT % {"dev": self.dev, "port": self.port, "slot": self.slot, "reboot": self.reboot}
+        self._stop = False
+
+        def boot():
+            self.boots += 1
+            return subprocess.Popen([str(self.fw), "-X", "heapsize=2M", "-c", code], cwd=self.dir, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.txt", "ab"))
+
+        self.p = boot()
+        if self.reboot:     # a clean exit is the agent's reboot: start the "board" again
+            def supervise():
+                while not self._stop and self.p.wait() == 0 and not self._stop:
+                    self.p = boot()
+            threading.Thread(target=supervise, daemon=True).start()
         return self
 
     def kill(self):
+        self._stop = True
         if self.p and self.p.poll() is None:
             self.p.kill()
             self.p.wait()

@@ -38,7 +38,7 @@ def updates(keys):
 
 
 class Sim:
-    def __init__(self, tmp, keys, base, slots=None):
+    def __init__(self, tmp, keys, base, slots=None, reboot=False):
         from edgeloop_host.toolchain import firmware_path
 
         self.broker = fleetsim.Broker(tmp / "broker").start()
@@ -47,7 +47,7 @@ class Sim:
         fw = firmware_path("unix")
         slots = slots or {}
         self.devs = {f"dev{i}": fleetsim.Device(fw, lib, tmp, f"dev{i}", self.broker.port,
-                                                slots.get(f"dev{i}", 256 * 1024)) for i in range(N)}
+                                                slots.get(f"dev{i}", 256 * 1024), reboot) for i in range(N)}
         for d in self.devs.values():
             d.provision(keys.pub, *base).start()
         ok = fleetsim.wait_for(lambda: len(self.status()) == N, 30, 0.2)
@@ -214,6 +214,24 @@ def test_broker_restart_and_device_reboot_during_rollout(sim_factory, updates, c
         print(f"\n[fleet] broker restarted and {victim} killed with {events[0][1]} of {len(blob)} bytes in its "
               f"slot: rollout completed in {r.seconds:.2f} s (canaries {r.phases['canary']:.2f} s, "
               f"rest {r.phases['rest']:.2f} s)")
+
+
+def test_devices_that_reboot_into_the_update(sim_factory, updates):
+    """Agents with reboot=: after `finish` the process ends (a reset) and a new one boots; the OTA state
+    machine tries the pending model at boot, and the retained command delivered again only reports."""
+    sim = sim_factory(reboot=True)
+    base_sha = _sha(updates["base"][0])
+    r = fleet.rollout(sim.url, *updates["bad"], canary=0.34, timeout=30, log=lambda s: None)
+    assert r.halted and sorted(r.failed) == r.canaries and r.rolled_back == r.canaries
+    assert all("reverted: version 3: self-test failed" in w for w in r.failed.values()), r.failed
+    assert [sim.devs[d].boots for d in sorted(sim.devs)] == [2 if d in r.canaries else 1 for d in sorted(sim.devs)]
+    assert {d: h["sha"] for d, h in sim.status().items()} == {d: base_sha for d in sim.devs}
+    blob, mf = updates["new"]
+    r = fleet.rollout(sim.url, blob, mf, canary=0.34, timeout=30, log=lambda s: None)
+    assert r.ok, r.message
+    assert all(sim.devs[d].boots == (3 if d in r.canaries else 2) for d in sim.devs)
+    assert {d: (h["sha"], h["confirmed"], h["last"]) for d, h in sim.status().items()} == \
+        {d: (_sha(blob), True, [2, "confirmed"]) for d in sim.devs}
 
 
 _ROLLBACK = """\

@@ -37,12 +37,12 @@ def _reverted(version, result):
 class Agent:
     """device_id: the MQTT topic level of this board. make_client: returns a fresh umqtt.simple
     MQTTClient (keepalive > 0 makes the agent ping). updater: ota.Updater (default ota/ in the root).
-    reboot: machine.reset after an update is verified (the next boot's Updater.load() tries it); by
-    default the agent tries it at once through the same load(). on_model(model): called with every
-    newly loaded model."""
+    reboot: called once an update is verified, e.g. machine.reset (the next boot's Updater.load() tries
+    it); by default (None) the agent tries it at once through the same load(). on_model(model): called
+    with every newly loaded model."""
 
     def __init__(self, device_id, make_client, updater=None, prefix="edgeloop", backend="auto",
-                 retry_ms=500, reboot=False, on_model=None):
+                 retry_ms=500, reboot=None, on_model=None):
         if not device_id or device_id in ("all", "ota") or "/" in device_id or "+" in device_id \
                 or "#" in device_id:
             raise ValueError("device id %r: must be a non-empty topic level, not all / ota" % device_id)
@@ -265,9 +265,9 @@ class Agent:
             off = self.u.write(off, memoryview(data)[off - i * size:])
             data = None
         self.u.finish()                              # verified: pending, tried at the next load()
-        if self.reboot:
-            import machine
-            machine.reset()
+        if self.reboot is not None:
+            self.close()
+            self.reboot()                            # does not return on a board
         self.model = None
         import gc
         gc.collect()
