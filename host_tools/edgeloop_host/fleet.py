@@ -352,7 +352,8 @@ def rollout(broker, blob, manifest, devices=None, canary=0.1, timeout=60, log=pr
         r.reports = {d: f.health.get(d) for d in devices}
         r.previous = old
         r.seconds = time.monotonic() - t0
-        log(("done: " if r.ok else "FAILED: ") + r.message + f" ({r.seconds:.1f} s)")
+        log(f"done: {r.message} ({r.seconds:.1f} s)" if r.ok else
+            f"{'halted' if r.halted else 'finished with failures'} after {r.seconds:.1f} s")
         return r
     finally:
         f.close()
