@@ -50,7 +50,7 @@ class Summary:
             sc, zp = model.output_scale, model.output_zero_point
             self._lut = bytearray(self._bin((v - 256 if v > 127 else v) * 1.0 * sc - zp * sc) for v in range(256))
         else:
-            self._lut = None
+            self._lut = bytearray(0)
         self.reset()
 
     def _bin(self, conf):
@@ -74,6 +74,8 @@ class Summary:
     def add_q(self, top1, q, latency_us=None):
         """One inference by its top-1 index and that output's int8 byte (0..255 as read from the output
         buffer): no heap allocation. Needs the model."""
+        if not self._lut:
+            raise ValueError("summary: add_q() needs the model (its output quantization)")
         self._count(top1, self._lut[q & 0xFF], latency_us)
 
     def _count(self, top1, b, latency_us):
@@ -94,7 +96,7 @@ class Summary:
 
     def add_sample(self, s, latency_us=None):
         """A select.Sample (its top-1 and confidence)."""
-        if self._lut is not None and s.model is self.model:
+        if self._lut and s.model is self.model:
             i = s.top1
             self._count(i, self._lut[s.y[i]], latency_us)
         else:
@@ -114,7 +116,7 @@ class Summary:
         b = bytearray(size)
         b[0] = 0x4D   # "M"
         t = self.now()
-        struct.pack_into(_HDR, b, 1, VERSION, flags, nc, nb, t & 0xFFFFFFFF,
+        struct.pack_into(_HDR, b, 1, VERSION, flags, nc, nb, t & 0xFFFFFFFF,  # type: ignore[operator]
                          time.ticks_diff(t, self.t0) & 0xFFFFFFFF, self.n)
         i = 1 + struct.calcsize(_HDR)
         fmt = "<I" if wide else "<H"

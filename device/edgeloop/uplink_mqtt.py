@@ -16,12 +16,6 @@ import time
 
 from micropython import const
 
-try:
-    from umqtt.simple import MQTTException as _MQTTError
-except ImportError:
-    class _MQTTError(Exception):
-        pass
-
 _WINDOW = const(64)
 _TIMEOUT_MS = const(3000)
 
@@ -134,11 +128,12 @@ class Uplink:
         """Publishes the next unacknowledged record in the window; False when there is none."""
         top = self.log.next_seq
         while self.next < top and self.next < self.base + self.window:
-            fresh = self._it is None
-            if fresh:
-                self._it = self.log.read(self.next - 1)
+            it = self._it
+            fresh = it is None
+            if it is None:
+                it = self._it = self.log.read(self.next - 1)
             try:
-                seq, p = next(self._it)
+                seq, p = next(it)
             except StopIteration:
                 self._it = None
                 if fresh:       # records next..top-1 are unreadable (a torn tail): nothing to send
@@ -149,7 +144,7 @@ class Uplink:
             if seq < self.base or self._bit(seq):
                 continue
             struct.pack_into("<I", self._hdr, 0, seq)
-            self.c.publish(self.t_log, self._hdr + p, False, 1)   # returns after the broker's PUBACK
+            self.c.publish(self.t_log, self._hdr + p, False, 1)  # type: ignore[union-attr]  # returns after the PUBACK
             self.sent += 1
             if seq < self.hi:
                 self.resent += 1
@@ -163,7 +158,7 @@ class Uplink:
         Raises OSError when the connection breaks (reconnect, then call connected())."""
         if self.log.acked >= self.base:      # the log dropped unsent records (size bound) or was acked
             self._jump(self.log.acked + 1)
-        self.c.check_msg()
+        self.c.check_msg()  # type: ignore[union-attr]
         if self._send_next():
             return True
         if self.base < self.log.next_seq and time.ticks_diff(time.ticks_ms(), self.t_progress) > self.timeout_ms:
@@ -198,7 +193,10 @@ def run(log, make_client, device_id, prefix="edgeloop", retry_ms=200, attempts=N
             up.drain()
             c.disconnect()
             return up.sent
-        except (OSError, IndexError, AssertionError, _MQTTError):   # umqtt's ways of saying "connection lost"
+        except Exception as e:  # noqa: BLE001
+            # umqtt's ways of saying "connection lost / refused"; anything else is a bug: raise it
+            if not isinstance(e, (OSError, IndexError, AssertionError)) and type(e).__name__ != "MQTTException":
+                raise
             tries += 1
             if attempts is not None and tries >= attempts:
                 raise
