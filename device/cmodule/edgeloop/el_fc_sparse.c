@@ -5,23 +5,67 @@ EL_HOT
 
 #define EL_FCS_MAX_FEATURES 0xFFFF
 
+#if defined(__GNUC__)
+#define EL_NOINLINE __attribute__((noinline))
+#else
+#define EL_NOINLINE
+#endif
+
 // Largest column a row reaches = the sum of its deltas (deltas are >= 0). Summed two deltas per word in
-// 16-bit lanes (the low byte of each half-word); 256 words per chunk cannot carry out of a lane.
-static int el_fcs_row_ok(const uint32_t *p, uint32_t nwords, uint32_t max_col) {
+// 16-bit lanes (the low byte of each half-word); 256 words per chunk cannot carry out of a lane. Kept out
+// of line so that its loop has the registers to itself.
+static EL_NOINLINE int el_fcs_row_ok(const uint32_t *p, uint32_t nwords, uint32_t max_col) {
     uint32_t total = 0;
     while (nwords != 0) {
-        uint32_t chunk = nwords < 256u ? nwords : 256u;
+        const uint32_t chunk = nwords < 256u ? nwords : 256u;
+        const uint32_t *end = p + chunk, *end2 = p + (chunk & ~1u);
         nwords -= chunk;
-        uint32_t lanes = 0;
-        for (; chunk != 0; --chunk) {
+        uint32_t lanes = 0, lanes2 = 0;
+        while (p != end2) {
+            lanes += p[0] & 0x00FF00FFu;
+            lanes2 += p[1] & 0x00FF00FFu;
+            p += 2;
+        }
+        if (p != end) {
             lanes += *p++ & 0x00FF00FFu;
         }
-        total += (lanes & 0xFFFFu) + (lanes >> 16);
+        total += (lanes & 0xFFFFu) + (lanes >> 16) + (lanes2 & 0xFFFFu) + (lanes2 >> 16);
         if (total > max_col) {  // also keeps `total` far from overflowing
             return 0;
         }
     }
     return 1;
+}
+
+// One row: sum of value * (x[column] + offset) over the words [p, end) of validated pairs. The offset is
+// applied once, through the sum of the values. Out of line for the same reason as el_fcs_row_ok.
+static EL_NOINLINE uint32_t el_fcs_dot(const uint32_t *p, const uint32_t *end, const int8_t *x, int32_t offset) {
+    uint32_t acc = 0, wsum = 0;
+    if ((end - p) & 1) {
+        const uint32_t w = *p++;
+        const int32_t v0 = (int8_t)(w >> 8), v1 = (int8_t)(w >> 24);
+        x += w & 0xFFu;
+        acc += (uint32_t)(*x * v0);
+        x += (w >> 16) & 0xFFu;
+        acc += (uint32_t)(*x * v1);
+        wsum += (uint32_t)(v0 + v1);
+    }
+    while (p != end) {  // two words (four pairs) per turn
+        const uint32_t w = p[0], u = p[1];
+        p += 2;
+        const int32_t v0 = (int8_t)(w >> 8), v1 = (int8_t)(w >> 24);
+        const int32_t v2 = (int8_t)(u >> 8), v3 = (int8_t)(u >> 24);
+        x += w & 0xFFu;
+        acc += (uint32_t)(*x * v0);
+        x += (w >> 16) & 0xFFu;
+        acc += (uint32_t)(*x * v1);
+        x += u & 0xFFu;
+        acc += (uint32_t)(*x * v2);
+        x += (u >> 16) & 0xFFu;
+        acc += (uint32_t)(*x * v3);
+        wsum += (uint32_t)(v0 + v1 + v2 + v3);
+    }
+    return acc + wsum * (uint32_t)offset;
 }
 
 // The stream's counts add up to its length and no row reads past column depth - 1.
@@ -115,19 +159,8 @@ int el_fully_connected_sparse(const int32_t *a, size_t nargs, const uint8_t *blo
         int8_t *y = arena + out_off + (int64_t)b * units;
         const uint32_t *p = pairs0;
         for (int32_t r = 0; r < units; ++r) {
-            // sum of w * x and of w; the input offset is applied once per row: sum w * (x + offset)
-            uint32_t acc = 0, wsum = 0;
-            const int8_t *xp = x;
-            for (uint32_t n = nwords[r]; n != 0; --n) {
-                const uint32_t w = *p++;
-                const int32_t v0 = (int8_t)(w >> 8), v1 = (int8_t)(w >> 24);
-                xp += w & 0xFFu;
-                acc += (uint32_t)(*xp * v0);
-                xp += (w >> 16) & 0xFFu;
-                acc += (uint32_t)(*xp * v1);
-                wsum += (uint32_t)(v0 + v1);
-            }
-            acc += wsum * (uint32_t)offset;
+            uint32_t acc = el_fcs_dot(p, p + nwords[r], x, offset);
+            p += nwords[r];
             if (bias != NULL) {
                 acc += (uint32_t)bias[r];
             }
