@@ -60,7 +60,7 @@ def load_collected(path, input_size: int | None = None) -> Collected:
     p = Path(path)
     if not p.exists():
         raise RetrainError(f"{path}: no such file or directory")
-    payloads: list[tuple[str, bytes]] = []
+    payloads: list[tuple[str, int, bytes]] = []
     npz = [p] if p.is_file() else sorted(p.glob("*.npz"))
     parquet = [] if p.is_file() else list(p.rglob("*.parquet"))
     if parquet:
@@ -68,19 +68,21 @@ def load_collected(path, input_size: int | None = None) -> Collected:
 
         t = read_dataset(p)
         if t.num_rows:
-            for dev, pay in zip(t.column("device").to_pylist(), t.column("payload").to_pylist()):
-                payloads.append((str(dev), bytes(pay)))
+            for dev, seq, pay in zip(t.column("device").to_pylist(), t.column("seq").to_pylist(),
+                                     t.column("payload").to_pylist()):
+                payloads.append((str(dev), int(seq), bytes(pay)))
     for f in npz:
         try:
             z = np.load(f, allow_pickle=False)
-            raw, off = z["raw"], z["raw_offsets"]
+            raw, off, seqs = z["raw"], z["raw_offsets"], z["seq"]
         except (OSError, ValueError, KeyError, EOFError) as e:
             raise RetrainError(f"{f}: not an `edgeloop logs pull` data set ({type(e).__name__}: {e})") from None
         buf = raw.tobytes()
         for i in range(len(off) - 1):
-            payloads.append((f.stem, buf[int(off[i]):int(off[i + 1])]))
+            payloads.append((f.stem, int(seqs[i]), buf[int(off[i]):int(off[i + 1])]))
+    payloads.sort(key=lambda r: r[:2])   # the collector's row order depends on arrival: make it reproducible
     xs, devs, reasons, skipped = [], [], [], 0
-    for dev, pay in payloads:
+    for dev, _, pay in payloads:
         d = decode_sample(pay)
         if d is None:
             skipped += 1
