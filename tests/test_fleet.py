@@ -7,6 +7,7 @@ the rollout does not stop it. Plus Updater.rollback's rules on the device, and t
 from __future__ import annotations
 
 import ast
+import json
 import os
 import threading
 import time
@@ -175,6 +176,46 @@ def test_canary_that_took_the_update_is_rolled_back(sim_factory, updates, capsys
     with capsys.disabled():
         print(f"\n[fleet] halted at {small}: canary phase {r.phases['canary']:.2f} s, rollback of "
               f"{len(canaries)} canaries {r.phases['rollback']:.2f} s, total {r.seconds:.2f} s")
+
+
+def test_silent_canary_times_out_and_halts(sim_factory, updates):
+    sim = sim_factory()
+    canaries = fleet.choose_canaries(sim.devs, 0.34)
+    dead = canaries[1]
+    sim.devs[dead].kill()                            # loses power before the rollout: its last will says offline
+    blob, mf = updates["new"]
+    t0 = time.monotonic()
+    r = fleet.rollout(sim.url, blob, mf, canary=0.34, timeout=3, log=lambda s: None)
+    assert r.halted and list(r.failed) == [dead] and time.monotonic() - t0 < 3 + 3 + 5
+    assert r.failed[dead] == "no answer within 3 s (last seen: offline)"
+    assert r.rolled_back == [d for d in canaries if d != dead] and f"NOT rolled back: {dead}" in r.message
+    st = sim.status()
+    assert all(st[d]["sha"] == _sha(updates["base"][0]) for d in st)
+    # the rollback stays retained for the silent canary: when it comes back, it is told to leave the model
+    cmd = json.loads(_retained(sim.url, f"edgeloop/{dead}/cmd"))
+    assert cmd["op"] == "rollback" and cmd["from"] == _sha(blob)
+    sim.devs[dead].start()
+    assert fleetsim.wait_for(lambda: (sim.status().get(dead) or {}).get("req") == cmd["id"], 15, 0.2)
+    h = sim.status()[dead]
+    assert (h["sha"], h["error"]) == (_sha(updates["base"][0]), None)
+
+
+def _retained(url, topic):
+    import paho.mqtt.client as mqtt
+
+    got = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, 1)
+    c.on_message = lambda c, u, m: got.append(m.payload)
+    host, port = fleet.parse_broker(url)
+    c.connect(host, port)
+    c.loop_start()
+    try:
+        fleetsim.wait_for(lambda: got, 5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got[0]
 
 
 def test_broker_restart_and_device_reboot_during_rollout(sim_factory, updates, capsys):
