@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeloop_host import cli
-from edgeloop_host.demo_loop import REPO, TEACHER, V1_ELM
+from edgeloop_host.demo_loop import TEACHER, V1_ELM
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
