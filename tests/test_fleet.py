@@ -103,6 +103,9 @@ def test_good_rollout_reaches_every_device_canaries_first(sim_factory, updates, 
     assert cli.main(["fleet", "status", "--broker", sim.url]) == 0
     out = capsys.readouterr().out
     assert all(f"{d}" in out for d in sim.devs) and out.count(_sha(blob)[:12]) == N
+    assert cli.main(["fleet", "status", "--broker", sim.url, "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert sorted(js) == sorted(sim.devs) and all(h["sha"] == _sha(blob) and h["online"] for h in js.values())
     again = fleet.rollout(sim.url, blob, mf, canary=0.2, timeout=30, log=lambda s: None)   # idempotent
     assert again.ok and again.updated == sorted(sim.devs)
     assert all(m["last"] == [2, "confirmed"] and m["counter"] == 2 for m in again.reports.values())
@@ -185,7 +188,7 @@ def test_silent_canary_times_out_and_halts(sim_factory, updates):
     sim.devs[dead].kill()                            # loses power before the rollout: its last will says offline
     blob, mf = updates["new"]
     t0 = time.monotonic()
-    r = fleet.rollout(sim.url, blob, mf, canary=0.34, timeout=3, log=lambda s: None)
+    r = fleet.rollout(sim.url, blob, mf, devices=list(sim.devs), canary=0.34, timeout=3, log=lambda s: None)
     assert r.halted and list(r.failed) == [dead] and time.monotonic() - t0 < 3 + 3 + 5
     assert r.failed[dead] == "no answer within 3 s (last seen: offline)"
     assert r.rolled_back == [d for d in canaries if d != dead] and f"NOT rolled back: {dead}" in r.message
