@@ -399,3 +399,53 @@ def test_device_keeps_records_until_a_collector_acks(tmp_path, broker):
     done = so.split()
     assert done[:3] == ["EL-DONE", "True", "0"] and done[5] == "0", so
     assert sorted(read_dataset(tmp_path / "data").column("seq").to_pylist()) == list(range(1, 11))
+
+
+_STEADY = """\
+import time
+from edgeloop import flashlog, uplink_mqtt as U, select as S
+from umqtt.simple import MQTTClient
+L = flashlog.FlashLog('log')
+starts = [0]
+_start = L._start
+def counted(first):
+    starts[0] += 1
+    _start(first)
+L._start = counted
+up = U.Uplink(L, 'devS', timeout_ms=2000)
+c = MQTTClient('devS', '127.0.0.1', %(port)d)
+c.connect()
+up.connected(c)
+for i in range(30):          # one record at a time, each acknowledged before the next: a steady flow
+    L.append(S.Sample(b'%%d' %% i, b'\\\\x01', t_ms=i, out_scale=1.0, out_zero_point=0).pack())
+    t0 = time.ticks_ms()
+    while up.pending() and time.ticks_diff(time.ticks_ms(), t0) < 10000:
+        up.poll()
+        time.sleep_ms(2)
+print('EL-STEADY', up.pending(), starts[0], L.acked, len(L._segments()))
+up.drain()
+print('EL-DRAINED', up.pending(), starts[0], L.stats()['bytes'])
+"""
+
+
+def test_steady_flow_does_not_start_a_segment_per_record(tmp_path, broker):
+    """Acknowledging the log's newest record makes the flash log start a new segment file; the uplink
+    holds the last record back while the segment is small, so a steady flow does not create (and erase)
+    a file per record."""
+    from edgeloop_host.toolchain import firmware_path
+
+    fw = firmware_path("unix")
+    d = tmp_path / "devS"
+    d.mkdir()
+    cols = start_collectors(broker.port, tmp_path / "data", n=1)
+    env = dict(os.environ, MICROPYPATH=f".frozen:{lib_dir(tmp_path)}")
+    try:
+        r = subprocess.run([str(fw), "-X", "heapsize=4M", "-c", _STEADY % {"port": broker.port}], cwd=d, env=env,
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        for c in cols:
+            c.stop()
+    assert r.returncode == 0, r.stderr
+    steady = r.stdout.split("EL-STEADY")[1].split("EL-DRAINED")[0].split()
+    assert steady == ["0", "0", "29", "1"]       # all acknowledged, no new segment, the log holds back seq 30
+    assert r.stdout.split("EL-DRAINED")[1].split() == ["0", "1", "0"]   # drain(): freed, one new segment

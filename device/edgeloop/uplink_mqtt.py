@@ -115,10 +115,21 @@ class Uplink:
             self.base += 1
             moved = True
         if moved:
-            self.log.ack(self.base - 1)
+            self._free(False)
             if self.next < self.base:
                 self.next, self._it = self.base, None
             self.t_progress = time.ticks_ms()
+
+    def _free(self, all_acked):
+        """Frees the log up to base - 1. Acknowledging the log's last record makes it start a new
+        segment file; in a steady flow (each record acknowledged soon after it is appended) that would
+        mean a file per record, so the last record is held back while the current segment is less than
+        half full: at most half a segment is sent again after a reboot. drain() frees everything."""
+        log, seq = self.log, self.base - 1
+        if (not all_acked and seq >= log.next_seq - 1
+                and 2 * getattr(log, "_cur_size", 0) < getattr(log, "segment_size", 0)):
+            seq = log.next_seq - 2
+        log.ack(seq)
 
     def pending(self):
         """Records on the log not acknowledged by a collector yet."""
@@ -173,6 +184,7 @@ class Uplink:
                 if timeout_ms is not None and time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
                     return False
                 time.sleep_ms(2)
+        self._free(True)
         return True
 
 
