@@ -42,7 +42,9 @@ def test_demo_loop_recovers_accuracy_and_v2_is_bit_exact(tmp_path, capsys):
     assert all(d["v2_state"]["active_version"] == 2 and d["v2_state"]["counter"] == 2 for d in r["devices"])
     assert r["rollout"]["ok"] and sorted(r["rollout"]["updated"]) == ["dev0", "dev1"]
     assert r["records_stored"] == r["records_logged"] == r["retrain"]["collected"] > 0
-    assert r["records_sent"] >= r["records_logged"]
+    assert r["records_sent"] >= r["records_logged"] + 2           # + one summary record per device
+    # the summaries reached the collector: 240 images each; the drift test fired on dev1 (1 px right)
+    assert [d["summary"]["n"] for d in r["devices"]] == [240, 240] and r["devices"][1]["summary"]["drifting"]
     assert (tmp_path / "loop/v2/digits_v2.mf").stat().st_size == 144
 
 

@@ -13,7 +13,8 @@
    digits, loses about half its accuracy; the teacher (models/digits_teacher: a CNN trained with translation
    and contrast augmentation) still labels 97-99% of such images correctly.
 4. Each device evaluates its held-out set (the digits test split, shifted its way, and unshifted), then runs
-   a stream of shifted images from the training split (no labels): selection = Reservoir(AnyOf(SmallMargin,
+   a stream of shifted images from the training split (no labels), with a summary record at the end (class
+   counts, top-1 logit histogram, drift statistic: edgeloop.summary); selection = Reservoir(AnyOf(SmallMargin,
    Drift(CUSUM against the blob's train_stats))) - SmallMargin is the low-confidence test here, because
    digits_mlp outputs logits, not probabilities - selected samples go to the flash log (edgeloop.flashlog)
    and are published over MQTT QoS 1 (edgeloop.uplink_mqtt + umqtt.simple), freed once a collector
@@ -153,13 +154,14 @@ print('EL-EVAL', json.dumps({'version': m.version, 'backend': m.backend, 'before
 
 _DEV_RUN = """\
 import json
-from edgeloop import ota, flashlog, select as S, uplink_mqtt as U
+from edgeloop import ota, flashlog, select as S, summary, uplink_mqtt as U
 from umqtt.simple import MQTTClient
 DEV, PORT = %(dev)r, %(port)d
 m = ota.Updater('ota').load()
 log = flashlog.FlashLog('log')
 drift = S.Drift(m.meta)
 sel = S.Reservoir(S.AnyOf(S.SmallMargin(%(margin)r), drift), %(k)d, %(window)d, seed=%(seed)d)
+sm = summary.Summary(m, drift=drift, period_ms=3600000, lo=-10.0, hi=30.0)   # top-1 logit histogram
 reasons, n, first_drift = {}, 0, None
 x, y = bytearray(m.input_size), bytearray(m.output_size)
 
@@ -171,11 +173,14 @@ def keep(samples):
 with open('stream.bin', 'rb') as f:
     while f.readinto(x) == m.input_size:
         m.predict(x, y)
-        keep(sel.offer(S.Sample(bytes(x), y, m)))
+        s = S.Sample(bytes(x), y, m)
+        keep(sel.offer(s))
+        sm.add_sample(s)
         n += 1
         if first_drift is None and drift.drifting:
             first_drift = n
 keep(sel.flush())
+sm.tick(log, force=True)      # what the model saw, whether selected or not
 log.sync()
 sent = U.run(log, lambda: MQTTClient(DEV, '127.0.0.1', PORT), DEV, retry_ms=100, attempts=100)
 st = log.stats()
@@ -375,14 +380,19 @@ def main(devices: int = 4, stream: int = 400, epochs: int = 40, out: str | os.Pa
         runs = _run_all(devs, lambda d: _DEV_RUN % {"dev": d.name, "port": port, "margin": margin, "k": keep,
                                                     "window": window, "seed": seed + int(d.name[3:])}, "EL-RUN")
         sent = sum(r["sent"] for r in runs)                     # publications, re-sends included
-        logged = sum(sum(r["selected"].values()) for r in runs)  # distinct records
+        logged = sum(sum(r["selected"].values()) for r in runs)  # distinct samples (+ 1 summary each)
         # the uplink returns once a collector acknowledged every record as stored (fsync'ed Parquet)
         collector.stop()
         collector = None
         rows = read_dataset(out / "collected").num_rows
-        if rows != logged or any(r["log_bytes_left"] for r in runs):
-            raise LoopError(f"the data set holds {rows} of the {logged} records the devices logged "
-                            f"(flash log bytes left: {[r['log_bytes_left'] for r in runs]})")
+        sums = read_dataset(out / "collected", kind="summary")
+        if rows != logged or sums.num_rows != devices or any(r["log_bytes_left"] for r in runs):
+            raise LoopError(f"the data set holds {rows} of the {logged} samples and {sums.num_rows} of the "
+                            f"{devices} summaries the devices logged (flash log bytes left: "
+                            f"{[r['log_bytes_left'] for r in runs]})")
+        summaries = {d: {"n": n, "drift": round(float(v), 1), "drifting": bool(f), "counts": c}
+                     for d, n, v, f, c in zip(*(sums.column(k).to_pylist()
+                                                for k in ("device", "n", "drift", "drifting", "counts")))}
 
         say(f"collected {rows} records; retrain: teacher labels, re-distill, int8, check vs tflite-micro, sign")
         v2_dir = out / "v2"
@@ -413,6 +423,7 @@ def main(devices: int = 4, stream: int = 400, epochs: int = 40, out: str | os.Pa
                         "v1_shifted": b["shifted"], "v2_shifted": a["shifted"], "v2_original": a["original"],
                         "recovered": (a["shifted"] - b["shifted"]) / lost if lost > 0 else None,
                         "selected": r["selected"], "sent": r["sent"], "drift_after": r["drift_after"],
+                        "summary": summaries.get(d.name),
                         "v1_bit_exact": b["bit_exact_tflm"], "v2_bit_exact": a["bit_exact_tflm"],
                         "v2_state": a["state"], "backend": a["backend"]})
     mean = {k: float(np.mean([p[k] for p in per_dev])) for k in ("v1_original", "v1_shifted", "v2_shifted",
@@ -450,8 +461,12 @@ def _print(res: dict) -> None:
     print(f"accuracy lost to the shift {m['v1_original'] - m['v1_shifted']:.4f}, recovered after one iteration "
           f"{m['v2_shifted'] - m['v1_shifted']:.4f} = {res['recovered']:.0%} (goal >= 50%): "
           + ("MET" if res["recovered"] >= 0.5 else "NOT MET"))
-    print(f"records: {res['records_logged']} logged on the devices, {res['records_sent']} published (with re-sends), "
-          f"{res['records_stored']} in the Parquet data set, acknowledged and freed on the devices; "
+    print("device summaries (collected, kind=summary): " + "; ".join(
+        f"{p['device']} {p['summary']['n']} images, CUSUM {p['summary']['drift']}"
+        + (" DRIFTING" if p['summary']['drifting'] else "") for p in res["devices"] if p.get("summary")))
+    print(f"records: {res['records_logged']} samples + {len(res['devices'])} summaries logged on the devices, "
+          f"{res['records_sent']} published (with re-sends), "
+          f"{res['records_stored']} samples in the Parquet data set, all acknowledged and freed on the devices; "
           f"v{res['v2_version']} confirmed on every device: "
           + ("yes" if all(p["v2_state"]["active_version"] == res["v2_version"] for p in res["devices"]) else "NO"))
     print("every device output (v1 and v2) identical to tflite-micro: "
