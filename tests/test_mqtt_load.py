@@ -82,4 +82,6 @@ def test_load_20_devices_x_1000_records(tmp_path, capsys):
               f"({[s['received'] for s in st]}), duplicates dropped at the collectors {dups}, "
               f"rows stored {rows} samples + {sum(s['summaries'] for s in st)} summaries, duplicates removed "
               f"on read {rows - sum(per_dev.values())}, final rows per device {sorted(set(per_dev.values()))} "
-              f"samples + {sorted(set(per_dev_summ.values()))} summary over {len(per_dev)} devices, acks sent {sum(s['acks_sent'] for s in st)}")
+              f"samples + {sorted(set(per_dev_summ.values()))} summary over {len(per_dev)} devices, "
+              f"acks sent {sum(s['acks_sent'] for s in st)}, "
+              f"{len(list(out.rglob('*.parquet')))} Parquet files")
