@@ -95,7 +95,8 @@ def test_retrain_bad_inputs(tmp_path, orig_npz, capsys):
     np.savez(bad, x_train=np.zeros((20, 10), np.float32), y_train=np.zeros(20, np.int64))
     assert "samples have shape (10,)" in err(_retrain(tmp_path, good, bad))
     assert "--student-arch 'lstm'" in err(_retrain(tmp_path, good, orig_npz, extra=["--student-arch", "lstm"]))
-    assert "--collected-weight" in err(_retrain(tmp_path, good, orig_npz, extra=["--collected-weight", "x"]))
+    for w in ("x", "-1", "nan"):
+        assert "--collected-weight" in err(_retrain(tmp_path, good, orig_npz, extra=["--collected-weight", w]))
     # a teacher whose input does not match the data
     from edgeloop_host.pipeline import build_classifier
 

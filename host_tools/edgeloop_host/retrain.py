@@ -173,13 +173,15 @@ def retrain(collected, teacher, data, model, student_arch: str = "mlp:32", out="
     cw = str(collected_weight)
     if cw != "balanced":
         try:
-            if float(cw) < 0:
+            if not float(cw) >= 0 or float(cw) == float("inf"):   # NaN fails the first test
                 raise ValueError
         except ValueError:
             raise RetrainError(f"--collected-weight must be a number >= 0 or 'balanced', not {cw!r}") from None
     if not 0.0 <= holdout < 1.0:
         raise RetrainError(f"--holdout must be in [0, 1), not {holdout}")
     arch, widths = parse_arch(student_arch)
+    if isinstance(teacher, (str, os.PathLike)) and not os.path.exists(teacher):
+        raise RetrainError(f"{teacher}: no such file (the teacher .keras model that labels the collected data)")
     out = Path(out)
     if not out.parent.is_dir():
         raise RetrainError(f"{out}: directory {out.parent} does not exist")
@@ -191,8 +193,6 @@ def retrain(collected, teacher, data, model, student_arch: str = "mlp:32", out="
         raise RetrainError(f"{data}: samples have shape {ds.sample_shape} ({int(np.prod(ds.sample_shape))} values) "
                            f"but the deployed model takes {tuple(t_in.shape[1:])} ({in_size} values)")
     if isinstance(teacher, (str, os.PathLike)):
-        if not os.path.exists(teacher):
-            raise RetrainError(f"{teacher}: no such file (the teacher .keras model that labels the collected data)")
         teacher = P.load_keras(str(teacher))
     t_shape = tuple(int(d) for d in teacher.inputs[0].shape[1:])
     if int(np.prod(t_shape)) != in_size:
