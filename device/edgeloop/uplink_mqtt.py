@@ -54,14 +54,17 @@ class Uplink:
         self.hi = self.base                  # above every sequence number sent since boot
         self.sent = self.resent = self.acks = 0
 
-    def connected(self, client):
-        """A freshly connected client: subscribes to the ack topic, re-sends what is unacknowledged."""
+    def connected(self, client, set_callback=True):
+        """A freshly connected client: subscribes to the ack topic, re-sends what is unacknowledged. An
+        application that shares the client keeps its own callback (set_callback=False) and passes the
+        messages on to on_message()."""
         self.c = client
         try:   # TCP_NODELAY (IPPROTO_TCP 6, option 1): umqtt writes a packet in pieces, and Nagle's algorithm
             client.sock.setsockopt(6, 1, 1)   # with delayed ACKs would hold each publish ~40 ms
         except (OSError, AttributeError, TypeError):
             pass
-        client.set_callback(self._on_msg)
+        if set_callback:
+            client.set_callback(self.on_message)
         client.subscribe(self.t_ack, 1)
         self._rewind()
 
@@ -73,9 +76,10 @@ class Uplink:
         i = seq % self.window
         return self.bits[i >> 3] & (1 << (i & 7))
 
-    def _on_msg(self, t, msg):
+    def on_message(self, t, msg):
+        """An incoming MQTT message; True when it was this device's ack topic."""
         if t != self._t_ack:
-            return
+            return False
         base, end = self.base, self.base + self.window
         if end > self.log.next_seq:
             end = self.log.next_seq
@@ -91,6 +95,7 @@ class Uplink:
                 a += 1
         self.acks += 1
         self._advance()
+        return True
 
     def _jump(self, base):
         """Moves the window to `base` (records below it freed, or dropped by the log's size bound)."""
