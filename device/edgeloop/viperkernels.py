@@ -2,7 +2,7 @@
 # without the C module (stock ESP32 builds above all). Importing this module fails where the firmware
 # has no viper emitter; backend.py then falls back to pure Python.
 #
-# The MAC-heavy ops (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D) run in viper, requantization
+# The MAC-heavy ops (FULLY_CONNECTED, with dense or sparse weights, CONV_2D, DEPTHWISE_CONV_2D) run in viper, requantization
 # included, with the same validation (pykernels.check_*) and bit-exact results as the C kernels. The
 # other ops are cheap next to them and use the pure-Python kernels.
 #
@@ -84,6 +84,98 @@ def _dw_tap(acc: ptr32, x: ptr8, w: ptr8, c: int, dm: int, zp: int):
         while j > 0:
             j -= 1
             acc[o + j] += xv * ((w[o + j] ^ 0x80) - 0x80)
+
+
+@micropython.viper
+def _sp_dot(w: ptr8, n: int, x: ptr8, zp: int) -> int:
+    # n bytes of (u8 column delta, i8 value) pairs at w against int8 x: sum of value * (x[column] - zp)
+    acc = 0
+    col = 0
+    i = 0
+    while i < n:
+        col += w[i]
+        acc += (((x[col] ^ 0x80) - 0x80) - zp) * ((w[i + 1] ^ 0x80) - 0x80)
+        i += 2
+    return acc
+
+
+@micropython.viper
+def _fc_sparse(blob, arena, p: ptr32):
+    # FULLY_CONNECTED with sparse weights over validated args `p` (layout EL_FCS_*, docs/FORMAT.md
+    # encoding 1): one _sp_dot call per output row, requantization inline as in _conv.
+    wmask = int(0xFFFFFFFF)
+    sbit = int(0x80000000)
+    b32 = ptr32(blob)
+    c16 = ptr16(blob)
+    a8 = ptr8(arena)
+    xbase = int(ptr8(arena)) + p[0]
+    out_off = p[1]
+    batches = p[2]
+    depth = p[3]
+    units = p[4]
+    in_zp = ((p[5] & wmask) ^ sbit) - sbit
+    out_zp = ((p[6] & wmask) ^ sbit) - sbit
+    lo = ((p[7] & wmask) ^ sbit) - sbit
+    hi = ((p[8] & wmask) ^ sbit) - sbit
+    w_off = p[9]
+    b_off = ((p[10] & wmask) ^ sbit) - sbit
+    m_i = p[11] >> 2
+    s_i = p[12] >> 2
+    per_channel = p[13] != 1
+    cnt0 = w_off >> 1
+    pairs0 = int(ptr8(blob)) + w_off + 4 * ((units + 1) >> 1)
+    bt = 0
+    while bt < batches:
+        pw = pairs0
+        yo = out_off + bt * units
+        r = 0
+        while r < units:
+            nb = c16[cnt0 + r] << 2
+            acc = int(_sp_dot(pw, nb, xbase + bt * depth, in_zp))  # type: ignore[arg-type]
+            pw += nb
+            if b_off != -1:
+                acc += ((b32[(b_off >> 2) + r] & wmask) ^ sbit) - sbit
+            q = r if per_channel else 0
+            m = b32[m_i + q]
+            s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
+            # ---- MultiplyByQuantizedMultiplier, as _requant above ----
+            acc = ((acc & wmask) ^ sbit) - sbit
+            if s > 0:
+                acc = (((acc << s) & wmask) ^ sbit) - sbit
+            neg = acc < 0
+            ua = uint(0 - acc) if neg else uint(acc)
+            ub = uint(m)
+            a0 = ua & 0xFFFF
+            a1 = ua >> 16
+            b0 = ub & 0xFFFF
+            b1 = ub >> 16
+            p0 = a0 * b0
+            p1 = a0 * b1
+            p2 = a1 * b0
+            t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
+            w1 = t & 0xFFFF
+            t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
+            c1 = uint(0x4000) if not neg else uint(0x3FFF)
+            c0 = uint(0) if not neg else uint(0xFFFF)
+            lo16 = (p0 & 0xFFFF) + c0
+            mid = w1 + c1 + (lo16 >> 16)
+            hi32 = t + (mid >> 16)
+            mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
+            v = 0 - mag if neg else mag
+            if s < 0:
+                e = 0 - s
+                mask = (1 << e) - 1
+                rem = v & mask
+                thr = (mask >> 1) + (1 if v < 0 else 0)
+                v = (v >> e) + (1 if rem > thr else 0)
+            v += out_zp
+            if v < lo:
+                v = lo
+            if v > hi:
+                v = hi
+            a8[yo + r] = v
+            r += 1
+        bt += 1
 
 
 @micropython.viper
@@ -310,6 +402,10 @@ def bind(opcode, blob, arena, a):
         _py.check_conv_2d(blob, arena, a)
         p = array("i", a)
         return lambda b, ar, x: _conv(blob, arena, p, 1)  # type: ignore[arg-type]
+    if opcode == 0x109:
+        _py.check_fully_connected_sparse(blob, arena, a)
+        p = array("i", a)
+        return lambda b, ar, x: _fc_sparse(blob, arena, p)  # type: ignore[arg-type]
     if opcode == 4:
         _py.check_depthwise_conv_2d(blob, arena, a)
         p = array("i", a)
@@ -362,9 +458,12 @@ def fully_connected(blob, arena, a):
     _conv(blob, arena, _fc_words(a, _fc_as_conv), 0 if a[13] == 1 else 1)  # type: ignore[arg-type]
 
 
+def fully_connected_sparse(blob, arena, a):
+    _py.check_fully_connected_sparse(blob, arena, a)
+    _fc_sparse(blob, arena, a)  # type: ignore[arg-type]
+
+
 # The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
-# Sparse weights (0x109) also take the Python kernel: bit-exact, it skips the zeros, just not native.
-fully_connected_sparse = _py.fully_connected_sparse
 average_pool_2d = _py.average_pool_2d
 max_pool_2d = _py.max_pool_2d
 mean = _py.mean
