@@ -373,7 +373,11 @@ def cmd_collect(args) -> int:
     c = Collector(args.broker, args.out, group=args.group, flush_interval=args.flush_interval)
     c.start()
     try:
-        if not c.wait_connected(args.connect_timeout):
+        first = min(2.0, args.connect_timeout)
+        if not c.wait_connected(first) and args.connect_timeout > first:
+            print(f"edgeloop collect: waiting for the MQTT broker at {args.broker} ({_probe(c.host, c.port)}); "
+                  f"retrying for up to {args.connect_timeout:g} s", file=sys.stderr, flush=True)
+        if not c.wait_connected(max(0.0, args.connect_timeout - first)):
             c.stop()
             print(f"edgeloop collect: cannot reach the MQTT broker at {args.broker} "
                   f"({_probe(c.host, c.port)}) after {args.connect_timeout:g} s; "
