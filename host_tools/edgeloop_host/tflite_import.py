@@ -367,6 +367,10 @@ class _Pending:
     extra: dict = field(default_factory=dict)
 
 
+def _act_words(rng: tuple[int, int]) -> dict:
+    return {"act_min": int(rng[0]), "act_max": int(rng[1])}
+
+
 def _any_shape(_shape) -> bool:
     return True
 
@@ -545,6 +549,67 @@ class _Importer:
             return False
         return True
 
+    def window_io(self, k: int, op, name: str, n_in: tuple[int, ...], has_dilation: bool):
+        """(label, ins, output, options, activation range, window options) of a CONV_2D /
+        DEPTHWISE_CONV_2D / pooling op on [1, H, W, C] tensors, or None. The range and window may be
+        None after a problem: the caller checks them after its own checks, so that all problems show."""
+        r = self.io(k, op, name, n_in)
+        if r is None:
+            return None
+        label, ins, i_out = r
+        opts = op.builtinOptions
+        if opts is None:
+            self.problems.append(f"{label}: missing options")
+            return None
+        rng = self.fused_activation(label, opts, i_out)
+        win = self._window_options(label, opts, has_dilation)
+        if self._nhwc(label, ins[0], "input") is None or self._nhwc(label, i_out, "output") is None:
+            return None
+        return label, ins, i_out, opts, rng, win
+
+    def weighted_build(self, opcode: int, i_w: int, w: np.ndarray, i_b: int, bias, mult, shift, words: dict):
+        """The build step of an op with weights: constants for weights, bias, multipliers and shifts."""
+        def build(imp, reads, out):
+            idx_w = imp.constant(self.tname(i_w), np.ascontiguousarray(w))
+            idx_b = imp.constant(self.tname(i_b), bias) if bias is not None else -1
+            out_name = imp.g_tensors[out].name
+            idx_m = imp.constant(f"{out_name}/multiplier", mult)
+            idx_s = imp.constant(f"{out_name}/shift", shift)
+            return ir.Op(opcode, [reads[0], idx_w, idx_b, out, idx_m, idx_s], dict(words))
+
+        return build
+
+    def unary(self, label: str, opcode: int, i_in: int, i_out: int, words: dict) -> _Pending:
+        """An op reading one tensor and writing one, both of exactly their tflite shapes."""
+        def build(imp, reads, out):
+            return ir.Op(opcode, [reads[0], out], dict(words))
+
+        sh_in, sh_out = self.shape(i_in), self.shape(i_out)
+        return _Pending(label, opcode, [_Use(i_in, _exactly(sh_in), sh_in)], _Use(i_out, _exactly(sh_out), sh_out),
+                        build)
+
+    def lut_activation(self, k, op, name: str, opcode: int, params_of, why: str = "") -> _Pending | None:
+        """SOFTMAX / LOGISTIC: same shape in and out, output scale 1/256 and zero point -128."""
+        r = self.io(k, op, name, (1,))
+        if r is None:
+            return None
+        label, ins, i_out = r
+        i_in = ins[0]
+        s_out, zp_out = self.scale_zp(i_out)
+        if zp_out != -128 or np.float32(s_out) != np.float32(1.0 / 256):
+            self.problems.append(f"{label}: output quantization ({s_out}, {zp_out}) must be scale 1/256, zero "
+                                 f"point -128{why}")
+            return None
+        if self.shape(i_in) != self.shape(i_out):
+            self.problems.append(f"{label}: input and output shapes differ")
+            return None
+        try:
+            params = params_of(self.scale_zp(i_in)[0])
+        except ValueError as e:
+            self.problems.append(f"{label}: {e}")
+            return None
+        return self.unary(label, opcode, i_in, i_out, params)
+
     # --- ops -----------------------------------------------------------------------------------------
     def op_fully_connected(self, k, op) -> _Pending | None:
         r = self.io(k, op, "FULLY_CONNECTED", (2, 3))
@@ -588,15 +653,7 @@ class _Importer:
         in_shape = self.shape(i_in)
         fallback = in_shape if in_shape[-1] == k_in else (n_in_elems // k_in, k_in)
 
-        def build(imp, reads, out):
-            idx_w = imp.constant(self.tname(i_w), np.ascontiguousarray(w))
-            idx_b = imp.constant(self.tname(i_b), bias) if bias is not None else -1
-            out_name = imp.g_tensors[out].name
-            idx_m = imp.constant(f"{out_name}/multiplier", mult)
-            idx_s = imp.constant(f"{out_name}/shift", shift)
-            return ir.Op(ir.FULLY_CONNECTED, [reads[0], idx_w, idx_b, out, idx_m, idx_s],
-                         {"act_min": int(rng[0]), "act_max": int(rng[1])})
-
+        build = self.weighted_build(ir.FULLY_CONNECTED, i_w, w, i_b, bias, mult, shift, _act_words(rng))
         return _Pending(label, ir.FULLY_CONNECTED, [_Use(i_in, lambda s: s[-1] == k_in, fallback)],
                         _Use(i_out, _any_shape, self.shape(i_out)), build)
 
@@ -636,20 +693,12 @@ class _Importer:
 
     def op_conv(self, k, op, depthwise: bool) -> _Pending | None:
         name = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
-        r = self.io(k, op, name, (2, 3))
+        r = self.window_io(k, op, name, (2, 3), True)
         if r is None:
             return None
-        label, ins, i_out = r
+        label, ins, i_out, opts, rng, win = r
         i_in, i_w = ins[0], ins[1]
         i_b = ins[2] if len(ins) > 2 else -1
-        opts = op.builtinOptions
-        if opts is None:
-            self.problems.append(f"{label}: missing options")
-            return None
-        rng = self.fused_activation(label, opts, i_out)
-        win = self._window_options(label, opts, True)
-        if self._nhwc(label, i_in, "input") is None or self._nhwc(label, i_out, "output") is None:
-            return None
         wq = self.weights(label, i_w, 4, 3 if depthwise else 0, "filter")
         if wq is None or rng is None or win is None:
             return None
@@ -686,34 +735,18 @@ class _Importer:
         if not self.requant_ok(label, s):
             return None
         words = {"stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw, "pad_top": pads[0],
-                 "pad_left": pads[1], **attrs, "act_min": int(rng[0]), "act_max": int(rng[1])}
+                 "pad_left": pads[1], **attrs, **_act_words(rng)}
         opcode = ir.DEPTHWISE_CONV_2D if depthwise else ir.CONV_2D
-
-        def build(imp, reads, out):
-            idx_w = imp.constant(self.tname(i_w), np.ascontiguousarray(filt))
-            idx_b = imp.constant(self.tname(i_b), bias) if bias is not None else -1
-            out_name = imp.g_tensors[out].name
-            idx_m = imp.constant(f"{out_name}/multiplier", m)
-            idx_s = imp.constant(f"{out_name}/shift", s)
-            return ir.Op(opcode, [reads[0], idx_w, idx_b, out, idx_m, idx_s], dict(words))
-
+        build = self.weighted_build(opcode, i_w, filt, i_b, bias, m, s, words)
         return _Pending(label, opcode, [_Use(i_in, _exactly(self.shape(i_in)), self.shape(i_in))],
                         _Use(i_out, _exactly(self.shape(i_out)), self.shape(i_out)), build)
 
     def op_pool(self, k, op, name: str) -> _Pending | None:
-        r = self.io(k, op, name, (1,))
+        r = self.window_io(k, op, name, (1,), False)
         if r is None:
             return None
-        label, ins, i_out = r
+        label, ins, i_out, opts, rng, win = r
         i_in = ins[0]
-        opts = op.builtinOptions
-        if opts is None:
-            self.problems.append(f"{label}: missing options")
-            return None
-        rng = self.fused_activation(label, opts, i_out)
-        win = self._window_options(label, opts, False)
-        if self._nhwc(label, i_in, "input") is None or self._nhwc(label, i_out, "output") is None:
-            return None
         if rng is None or win is None:
             return None
         padding, sh, sw, _, _ = win
@@ -731,7 +764,7 @@ class _Importer:
             return None
         opcode = ir.AVERAGE_POOL_2D if name == "AVERAGE_POOL_2D" else ir.MAX_POOL_2D
         words = {"stride_h": sh, "stride_w": sw, "filter_h": fh, "filter_w": fw, "pad_top": pads[0],
-                 "pad_left": pads[1], "act_min": int(rng[0]), "act_max": int(rng[1])}
+                 "pad_left": pads[1], **_act_words(rng)}
         if opcode == ir.AVERAGE_POOL_2D:
             # TFLM fails on an output position whose window holds no input pixel (count 0)
             _, h, w, _ = self.shape(i_in)
@@ -742,12 +775,7 @@ class _Importer:
                     if min(f, size - origin) - max(0, -origin) < 1:
                         self.problems.append(f"{label}: an output position averages no input pixels")
                         return None
-
-        def build(imp, reads, out):
-            return ir.Op(opcode, [reads[0], out], dict(words))
-
-        return _Pending(label, opcode, [_Use(i_in, _exactly(self.shape(i_in)), self.shape(i_in))],
-                        _Use(i_out, _exactly(self.shape(i_out)), self.shape(i_out)), build)
+        return self.unary(label, opcode, i_in, i_out, words)
 
     def op_mean(self, k, op) -> _Pending | None:
         r = self.io(k, op, "MEAN", (2,))
@@ -778,8 +806,7 @@ class _Importer:
         s_out, _ = self.scale_zp(i_out)
         count = int(view[1] * view[2])
         mult, shift = mean_multiplier(s_in, s_out, count)
-        if shift > 30:
-            self.problems.append(f"{label}: requantization scale too large (shift {shift} > 30)")
+        if not self.requant_ok(label, np.asarray(shift)):
             return None
 
         def build(imp, reads, out):
@@ -810,20 +837,15 @@ class _Importer:
             return None
         label, ins, i_out = r
         i1, i2 = ins
-        opts = op.builtinOptions
-        rng = self.fused_activation(label, opts, i_out)
+        rng = self.fused_activation(label, op.builtinOptions, i_out)
         if rng is None:
-            return None
-        if not (self.shape(i1) == self.shape(i2) == self.shape(i_out)):
-            self.problems.append(f"{label}: broadcasting ADD is not supported (shapes {list(self.shape(i1))} + "
-                                 f"{list(self.shape(i2))} -> {list(self.shape(i_out))}; equal shapes required)")
             return None
         try:
             params = add_params(self.scale_zp(i1)[0], self.scale_zp(i2)[0], self.scale_zp(i_out)[0])
         except ValueError as e:
             self.problems.append(f"{label}: output scale out of the range TFLM's int8 ADD supports ({e})")
             return None
-        words = {**params, "act_min": int(rng[0]), "act_max": int(rng[1])}
+        words = {**params, **_act_words(rng)}
 
         def build(imp, reads, out):
             return ir.Op(ir.ADD, [reads[0], reads[1], out], dict(words))
@@ -833,57 +855,13 @@ class _Importer:
                         _Use(i_out, _exactly(sh), sh), build)
 
     def op_softmax(self, k, op) -> _Pending | None:
-        r = self.io(k, op, "SOFTMAX", (1,))
-        if r is None:
-            return None
-        label, ins, i_out = r
-        i_in = ins[0]
-        s_out, zp_out = self.scale_zp(i_out)
-        if zp_out != -128 or np.float32(s_out) != np.float32(1.0 / 256):
-            self.problems.append(f"{label}: output quantization ({s_out}, {zp_out}) must be scale 1/256, zero "
-                                 "point -128 (TFLM requires it)")
-            return None
-        if self.shape(i_in) != self.shape(i_out):
-            self.problems.append(f"{label}: input and output shapes differ")
-            return None
-        beta = float(getattr(op.builtinOptions, "beta", 1.0))
-        try:
-            params = softmax_params(beta, self.scale_zp(i_in)[0])
-        except ValueError as e:
-            self.problems.append(f"{label}: {e}")
-            return None
+        def params_of(s_in):
+            return softmax_params(float(getattr(op.builtinOptions, "beta", 1.0)), s_in)
 
-        def build(imp, reads, out):
-            return ir.Op(ir.SOFTMAX, [reads[0], out], dict(params))
-
-        sh = self.shape(i_in)
-        return _Pending(label, ir.SOFTMAX, [_Use(i_in, _exactly(sh), sh)], _Use(i_out, _exactly(sh), sh), build)
+        return self.lut_activation(k, op, "SOFTMAX", ir.SOFTMAX, params_of, " (TFLM requires it)")
 
     def op_logistic(self, k, op) -> _Pending | None:
-        r = self.io(k, op, "LOGISTIC", (1,))
-        if r is None:
-            return None
-        label, ins, i_out = r
-        i_in = ins[0]
-        s_out, zp_out = self.scale_zp(i_out)
-        if zp_out != -128 or np.float32(s_out) != np.float32(1.0 / 256):
-            self.problems.append(f"{label}: output quantization ({s_out}, {zp_out}) must be scale 1/256, zero "
-                                 "point -128")
-            return None
-        if self.shape(i_in) != self.shape(i_out):
-            self.problems.append(f"{label}: input and output shapes differ")
-            return None
-        try:
-            params = logistic_params(self.scale_zp(i_in)[0])
-        except ValueError as e:
-            self.problems.append(f"{label}: {e}")
-            return None
-
-        def build(imp, reads, out):
-            return ir.Op(ir.LOGISTIC, [reads[0], out], dict(params))
-
-        sh = self.shape(i_in)
-        return _Pending(label, ir.LOGISTIC, [_Use(i_in, _exactly(sh), sh)], _Use(i_out, _exactly(sh), sh), build)
+        return self.lut_activation(k, op, "LOGISTIC", ir.LOGISTIC, logistic_params)
 
     # --- ir tensors ----------------------------------------------------------------------------------
     def constant(self, name: str, arr: np.ndarray) -> int:
