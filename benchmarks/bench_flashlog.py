@@ -23,6 +23,7 @@ def main() -> None:
     t = open_target("unix", device_dir=ROOT / "device")
     try:
         t.install_runtime()
+        t.put(ROOT / "tests/device/faultbdev.py", "faultbdev.py")
         t.put(ROOT / "tests/device/flashlog_sweep.py", "flashlog_sweep.py")
         print("| payload B | frame B | sync every | B programmed / record | programs / record "
               "| 4 KB erases / record | years (512 KB, 100k cycles, 1 rec/s) |")

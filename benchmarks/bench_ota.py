@@ -97,6 +97,7 @@ def main() -> int:
     with open_target("qemu-arm", icount=True) as t:
         t.install_runtime()
         t.put(HERE / "device/ota_check.py", "ota_check.py")
+        t.put(HERE / "device/faultbdev.py", "faultbdev.py")
         t.put(HERE / "device/ota_sweep.py", "ota_sweep.py")
         c_ki, py_ki = ast.literal_eval(t.exec(_VERIFY % {"pub": f.pub, "msg": msg, "sig": sig},
                                               timeout=900).strip())

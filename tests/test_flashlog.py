@@ -13,6 +13,7 @@ REPO_DEVICE_TESTS = __file__.rsplit("/", 1)[0] + "/device"
 
 @pytest.fixture(scope="module")
 def t(unix_target):
+    unix_target.put(f"{REPO_DEVICE_TESTS}/faultbdev.py", "faultbdev.py")
     unix_target.put(f"{REPO_DEVICE_TESTS}/flashlog_sweep.py", "flashlog_sweep.py")
     return unix_target
 

@@ -26,6 +26,7 @@ def fleet():
 
 def _put_helpers(t):
     t.put(f"{REPO_DEVICE_TESTS}/ota_check.py", "ota_check.py")
+    t.put(f"{REPO_DEVICE_TESTS}/faultbdev.py", "faultbdev.py")
     t.put(f"{REPO_DEVICE_TESTS}/ota_sweep.py", "ota_sweep.py")
 
 

@@ -1,116 +1,21 @@
 # Runs ON the device (MicroPython): the flash log under power cuts, and its flash wear.
-# Same approach as ota_sweep.py: the flash is a RAM buffer under a real littlefs (vfs.VfsLfs2); a power
-# cut is a block device that, at its k-th program/erase, programs only the first half of the block and
-# raises PowerCut out of littlefs; a "reboot" mounts a fresh littlefs on a fresh block device over the
-# same bytes. sweep() tries every k until a run completes without reaching its cut.
-import vfs
-
+# The flash and its power cuts are faultbdev.py's (shared with ota_sweep.py); sweep() tries every k
+# until a run completes without reaching its cut.
 from edgeloop import flashlog
+from faultbdev import Flash, Mount, PowerCut
 
 MOUNT = "/el_logsim"
 ROOT = MOUNT + "/log"
 
 
-class PowerCut(Exception):
-    pass
-
-
-def _heap_locked():
-    try:
-        bytearray(1)
-    except MemoryError:
-        return True
-    return False
-
-
-class Flash:
-    def __init__(self, nblocks, bs):
-        self.n, self.bs = nblocks, bs
-        self.buf = bytearray(b"\xff" * (nblocks * bs))
-
-
-class FaultBlockDev:
-    """ota_sweep.FaultBlockDev with a block size of the flash's: cut at the `cut_at`-th program or
-    erase (1-based, 0 = never), counts programs, erases and bytes programmed."""
-
-    def __init__(self, flash, cut_at=0, torn=True):
-        self.flash, self.bs = flash, flash.bs
-        self.cut_at, self.torn = cut_at, torn
-        self.ops = self.writes = self.erases = self.bytes_written = 0
-        self.dead = False
-
-    def _dead(self):
-        if not _heap_locked():
-            raise PowerCut()
-
-    def _op(self):
-        self.ops += 1
-        return self.ops == self.cut_at
-
-    def readblocks(self, n, dst, off=0):
-        if self.dead:
-            return self._dead()
-        a = n * self.bs + off
-        dst[:] = self.flash.buf[a:a + len(dst)]
-
-    def writeblocks(self, n, src, off=0):
-        if self.dead:
-            return self._dead()
-        cut = self._op()
-        a = n * self.bs + off
-        if cut:
-            self.dead = True
-            if self.torn:
-                k = len(src) // 2
-                self.flash.buf[a:a + k] = src[:k]
-            raise PowerCut()
-        self.flash.buf[a:a + len(src)] = src
-        self.writes += 1
-        self.bytes_written += len(src)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.flash.n
-        if op == 5:
-            return self.bs
-        if op == 6:
-            if self.dead:
-                self._dead()
-                return 0
-            if self._op():
-                self.dead = True
-                raise PowerCut()
-            a = arg * self.bs
-            self.flash.buf[a:a + self.bs] = b"\xff" * self.bs
-            self.erases += 1
-            return 0
-        return 0
-
-
-_live = []
-
-
-def unmount():
-    while _live:
-        _live.pop().dead = True
-    try:
-        vfs.umount(MOUNT)
-    except OSError:
-        pass
-
-
-def mount(flash, cut_at=0, torn=True):
-    unmount()
-    bdev = FaultBlockDev(flash, cut_at, torn)
-    _live.append(bdev)
-    vfs.mount(vfs.VfsLfs2(bdev), MOUNT)
-    return bdev
+_sim = Mount(MOUNT)
+mount = _sim.mount
+unmount = _sim.unmount
 
 
 def fresh(nblocks, bs):
     flash = Flash(nblocks, bs)
-    unmount()
-    vfs.VfsLfs2.mkfs(FaultBlockDev(flash))
+    _sim.format(flash)
     return flash
 
 

@@ -1,126 +1,19 @@
 # Runs ON the device (MicroPython): cut the power at every flash operation of an OTA update and check that
 # the device always comes back with a verified model and a consistent state, and that a retried update
-# then succeeds. The flash is a RAM buffer under a real littlefs (vfs.VfsLfs2); a power cut is a
-# FaultBlockDev that, at its k-th program/erase, programs only the first half of the block and then
-# raises PowerCut out of littlefs (the code stops right there). A "reboot" mounts a fresh littlefs on a
-# fresh block device over the same bytes: nothing of the interrupted run (objects, caches) survives.
+# then succeeds. The flash and its power cuts are faultbdev.py's (shared with flashlog_sweep.py).
 import os
-import vfs
 
 from edgeloop import ota
+from faultbdev import Flash, Mount
 
 MOUNT = "/el_sim"
 ROOT = MOUNT + "/ota"
-BS = 512
+BS = 512   # block size of the simulated flash
 
 
-class PowerCut(Exception):
-    pass
-
-
-class Flash:
-    """The flash chip: bytes that survive power cuts, plus counters."""
-
-    def __init__(self, nblocks):
-        self.n = nblocks
-        self.buf = bytearray(nblocks * BS)
-
-
-def _heap_locked():
-    try:
-        bytearray(1)
-    except MemoryError:
-        return True
-    return False
-
-
-class FaultBlockDev:
-    """Block device over `flash` that loses power at its `cut_at`-th program or erase (1-based; 0 =
-    never): that operation programs only the first half of its bytes (torn=True) and raises PowerCut.
-    A dead device changes nothing any more and raises PowerCut on every call, so that the interrupted
-    code stops (a `with` block's close() must not mask the cut with a littlefs error); only the file
-    finalisers of the interrupted run, which run with the heap locked, get a silent no-op."""
-
-    def __init__(self, flash, cut_at=0, torn=True):
-        self.flash = flash
-        self.cut_at = cut_at
-        self.torn = torn
-        self.ops = 0
-        self.writes = 0
-        self.erases = 0
-        self.bytes_written = 0
-        self.dead = False
-
-    def _dead(self):
-        if not _heap_locked():
-            raise PowerCut()
-
-    def _op(self):
-        self.ops += 1
-        return self.ops == self.cut_at
-
-    def readblocks(self, n, dst, off=0):
-        if self.dead:
-            return self._dead()
-        a = n * BS + off
-        dst[:] = self.flash.buf[a:a + len(dst)]
-
-    def writeblocks(self, n, src, off=0):
-        if self.dead:
-            return self._dead()
-        cut = self._op()
-        a = n * BS + off
-        if cut:
-            self.dead = True
-            if self.torn:
-                k = len(src) // 2
-                self.flash.buf[a:a + k] = src[:k]
-            raise PowerCut()
-        self.flash.buf[a:a + len(src)] = src
-        self.writes += 1
-        self.bytes_written += len(src)
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.flash.n
-        if op == 5:
-            return BS
-        if op == 6:  # erase: NOR flash erases to 0xFF
-            if self.dead:
-                self._dead()
-                return 0
-            cut = self._op()
-            if cut:
-                self.dead = True
-                raise PowerCut()
-            a = arg * BS
-            self.flash.buf[a:a + BS] = b"\xff" * BS
-            self.erases += 1
-            return 0
-        return 0
-
-
-_live = []
-
-
-def unmount():
-    """Power off: the current block device goes dead (so nothing the old littlefs does on unmount or in a
-    finaliser reaches the flash), then the old filesystem is unmounted."""
-    while _live:
-        _live.pop().dead = True
-    try:
-        vfs.umount(MOUNT)
-    except OSError:
-        pass
-
-
-def mount(flash, cut_at=0, torn=True):
-    """Power on (a reboot): a fresh block device and a fresh littlefs over the flash bytes."""
-    unmount()
-    bdev = FaultBlockDev(flash, cut_at, torn)
-    _live.append(bdev)
-    vfs.mount(vfs.VfsLfs2(bdev), MOUNT)
-    return bdev
+_sim = Mount(MOUNT)
+mount = _sim.mount
+unmount = _sim.unmount
 
 
 def updater(pub, **kw):
@@ -137,8 +30,7 @@ def push(u, blob, manifest, chunk=4096):
 
 def provision(flash, pub, blob, manifest, **kw):
     """A fresh device: format, install `blob` as the first model and confirm it."""
-    unmount()
-    vfs.VfsLfs2.mkfs(FaultBlockDev(flash))
+    _sim.format(flash)
     mount(flash)
     u = updater(pub, **kw)
     push(u, blob, manifest)
@@ -198,7 +90,7 @@ def sweep(pub, base, new, bad, nblocks, log=print, ks=None, sample=None, **kw):
     Returns {"good": n, "bad": n, "ops_good": .., "ops_bad": .., "bytes_good": .., "bytes_bad": ..}."""
     v_base = ota.Manifest(base[1]).version
     v_new = ota.Manifest(new[1]).version
-    flash = Flash(nblocks)
+    flash = Flash(nblocks, BS)
     provision(flash, pub, base[0], base[1], **kw)
     unmount()
     snapshot = bytes(flash.buf)
