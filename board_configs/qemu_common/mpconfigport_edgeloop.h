@@ -1,4 +1,4 @@
-// edgeloop qemu_rv32 / qemu_m0 boards: the qemu port's configuration plus what edgeloop needs.
+// edgeloop qemu_arm / qemu_rv32 / qemu_m0 boards: the qemu port's configuration plus what edgeloop needs.
 // Selected with -DMP_CONFIGFILE (see each board's mpconfigboard.mk).
 #if defined(QEMU_SOC_NRF51)
 // The stock nRF51 board has no native emitter; Cortex-M0 runs armv6m code (natmods, viper).
@@ -20,6 +20,7 @@
 // Poll the UART every few bytecode jumps/returns and while waiting, so Ctrl-C interrupts.
 #ifndef __ASSEMBLER__
 void edgeloop_board_poll(void);
+void edgeloop_board_wfe(mp_int_t timeout_ms);
 #endif
 #define MICROPY_VM_HOOK_COUNT (64)
 #define MICROPY_VM_HOOK_INIT static unsigned int vm_hook_divisor = MICROPY_VM_HOOK_COUNT;
@@ -30,3 +31,5 @@ void edgeloop_board_poll(void);
 #define MICROPY_VM_HOOK_LOOP MICROPY_VM_HOOK_POLL
 #define MICROPY_VM_HOOK_RETURN MICROPY_VM_HOOK_POLL
 #define MICROPY_INTERNAL_EVENT_HOOK edgeloop_board_poll()
+// Waits for input sleep (WFI) instead of spinning: see el_sleep in el_qemu_board.c.
+#define MICROPY_INTERNAL_WFE(TIMEOUT_MS) edgeloop_board_wfe((mp_int_t)(TIMEOUT_MS))

@@ -12,19 +12,8 @@
 
 include $(TOP)/ports/qemu/boards/MICROBIT/mpconfigboard.mk
 
-EL_COMMON = $(BOARD_DIR)/../qemu_common
-
 LDSCRIPT = $(BOARD_DIR)/nrf51_edgeloop.ld
 
-MICROPY_VFS_LFS2 = 1
-
-MICROPY_HEAP_SIZE = 1024
-
-FROZEN_MANIFEST = $(EL_COMMON)/manifest.py
-
-CFLAGS += -DMP_CONFIGFILE='"$(EL_COMMON)/mpconfigport_edgeloop.h"'
 CFLAGS += -DEL_HEAP_SIZE='(160 * 1024)' -DEL_RAMDISK_SIZE='(320 * 1024)' -DEL_STACK_LIMIT='(7 * 1024)'
 
-SRC_C += $(EL_COMMON)/el_qemu_board.c
-
-LDFLAGS += -Wl,--wrap=main -Wl,--wrap=mp_hal_stdio_poll -Wl,--wrap=mp_hal_stdin_rx_chr
+include $(BOARD_DIR)/../qemu_common/board.mk

@@ -10,21 +10,8 @@
 
 include $(TOP)/ports/qemu/boards/VIRT_RV32/mpconfigboard.mk
 
-EL_COMMON = $(BOARD_DIR)/../qemu_common
-
 LDSCRIPT = $(BOARD_DIR)/virt_edgeloop.ld
 
-MICROPY_VFS_LFS2 = 1
-
-# The port's main.c still allocates gc_heap[MICROPY_HEAP_SIZE]; el_qemu_board.c replaces main()
-# and has its own heap.
-MICROPY_HEAP_SIZE = 1024
-
-FROZEN_MANIFEST = $(EL_COMMON)/manifest.py
-
-CFLAGS += -DMP_CONFIGFILE='"$(EL_COMMON)/mpconfigport_edgeloop.h"'
 CFLAGS += -DEL_HEAP_SIZE='(4 * 1024 * 1024)' -DEL_RAMDISK_SIZE='(512 * 1024)' -DEL_STACK_LIMIT='(60 * 1024)'
 
-SRC_C += $(EL_COMMON)/el_qemu_board.c
-
-LDFLAGS += -Wl,--wrap=main -Wl,--wrap=mp_hal_stdio_poll -Wl,--wrap=mp_hal_stdin_rx_chr
+include $(BOARD_DIR)/../qemu_common/board.mk

@@ -1,4 +1,4 @@
-# Frozen boot script of the edgeloop qemu_rv32 / qemu_m0 boards: littlefs2 on the RAM disk at /flash.
+# Frozen boot script of the edgeloop qemu boards: littlefs2 on the RAM disk at /flash.
 # The RAM disk is a static buffer outside the GC heap, so its content survives soft resets
 # (mpremote soft-resets on every connection); it is formatted on first use.
 import os

@@ -59,7 +59,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "qemu-arm": Recipe(
         name="qemu-arm", kind="qemu",
-        inputs=("device/cmodule", "board_configs/qemu_arm"),
+        inputs=("device/cmodule", "board_configs/qemu_common", "board_configs/qemu_arm"),
         output="build/firmware.elf",
         cwd="{src}/ports/qemu",
         args=(JOBS, "BOARD_DIR={snap}/board_configs/qemu_arm", "BUILD={work}/build",
