@@ -11,9 +11,10 @@
 // - stdin: bytes that arrive while Python code runs are moved from the UART into a ring buffer
 //   by a VM hook, which turns the interrupt character (Ctrl-C) into KeyboardInterrupt;
 //   mp_hal_stdio_poll (select.poll on sys.stdin) sees that buffer and the UART.
-// - idle: waiting for stdin sleeps in WFI until the UART receives (el_idle_wait), so an idle board
-//   costs the host no CPU. The UART interrupt only wakes the core: it is never taken (interrupts
-//   stay masked), so no vector table entry is needed.
+// - idle: an indefinite wait (stdin, select.poll without a timeout) sleeps in WFI until the UART
+//   receives (edgeloop_board_wfe, el_sleep), so an idle board costs the host no CPU. The UART
+//   interrupt only wakes the core: it is armed only while interrupts are masked and never taken,
+//   so no vector table entry is needed.
 // - _board.ramdisk(): a writable memoryview of a static RAM disk (EL_RAMDISK_SIZE) outside the
 //   GC heap (survives soft resets; formatted by _boot.py on first use).
 #include <stdint.h>
