@@ -72,8 +72,7 @@ class Agent:
         self._poll = None
         self._up = 0
         self._t = time.ticks_ms()
-        self._ping = 0
-        self._rx = 0
+        self._ping = self._rx = time.ticks_ms()
 
     # ---- model ------------------------------------------------------------------------------------
     def boot(self):
@@ -120,9 +119,16 @@ class Agent:
         elif (topic == self.t_cmd or topic == self.t_all) and msg:
             self._cmd = msg      # the newest command wins (the per-device topic is retained: desired state)
 
+    def _client(self):
+        c = self.c
+        if c is None:
+            raise _Lost(OSError("not connected"))
+        return c
+
     def _publish(self, topic, msg):
+        c = self._client()
         try:
-            self.c.publish(topic, msg, True, 1)
+            c.publish(topic, msg, True, 1)
         except (OSError, IndexError, AssertionError) as e:   # IndexError: read() of a closed socket
             raise _Lost(e)
 
@@ -165,16 +171,17 @@ class Agent:
     def _wait(self, ms):
         """Process at most one incoming message within `ms`. With a keepalive: ping every half of it,
         and a broker silent for 1.5 keepalives (no PINGRESP: a half-open connection) counts as lost."""
+        c, p = self._client(), self._poll
         try:
-            ka = self.c.keepalive
+            ka = c.keepalive
             now = time.ticks_ms()
             if ka and time.ticks_diff(now, self._ping) > ka * 500:
                 if time.ticks_diff(now, self._rx) > ka * 1500:
                     raise OSError("no answer from the broker for %d s" % (ka * 3 // 2))
-                self.c.ping()
+                c.ping()
                 self._ping = now
-            if self._poll.poll(ms):
-                self.c.wait_msg()
+            if p is not None and p.poll(ms):
+                c.wait_msg()
                 self._rx = time.ticks_ms()
         except (OSError, IndexError, AssertionError) as e:
             raise _Lost(e)
@@ -280,8 +287,9 @@ class Agent:
         """The retained chunk on `topic` (subscribe, wait for it)."""
         self._want, self._chunk = topic, None
         try:
+            c = self._client()
             try:
-                self.c.subscribe(topic, 1)
+                c.subscribe(topic, 1)
             except (OSError, IndexError, AssertionError) as e:
                 raise _Lost(e)
             t0 = time.ticks_ms()
