@@ -1,9 +1,13 @@
 # The Model: a validated blob, an arena allocated once, and a list of (kernel, args) calls.
 # predict() allocates nothing on the C and viper paths: inputs are copied into the arena, outputs are
 # a view of it, latencies go into a preallocated ring.
-# predict() is the hot path (x86 instruction counts for digits_mlp, kernels ~10k): one function (each
-# Python call costs ~1.5k), its state in one tuple (self._hot: every instance attribute access costs a
-# map lookup, a store also a class lookup because the class has properties) and in arrays.
+# predict() is the hot path. MicroPython allocates a function's frame on the heap, on every call, when
+# its locals + value stack + try blocks exceed 11 words, and the allocator scans the heap for room from
+# its first hole (digits_mlp on x86 with four models loaded: 56k instructions per inference instead of
+# 20k). So predict() and _copy_in() (the try block: 3 words) stay within 11 words each: predict() reuses
+# its argument x as a variable and keeps the start time in an array. Their state is one tuple
+# (self._hot: instance attribute loads are map lookups, stores on a class with properties also look
+# the class up) and arrays.
 import time
 from array import array
 from micropython import const
@@ -52,13 +56,10 @@ class Model:
         self._in = mv[t_in.offset:t_in.offset + t_in.nbytes]
         self._out = mv[t_out.offset:t_out.offset + t_out.nbytes]
         self.latency_us = array("i", [0] * _LATENCY_RING)
-        self._state = array("i", [0, 0])  # next latency slot, runs
-        flat = []
-        for kernel, args in self._calls:
-            flat += (kernel, args)
+        self._state = array("i", [0, 0, 0])  # next latency slot, runs, start of the current inference
         # everything predict() needs, in one attribute load
-        self._hot = (buf, self.arena, tuple(flat), self._in, self._copy, self.input_size, self._out,
-                     self.output_size, self.latency_us, self._state)
+        self._hot = (buf, self.arena, tuple(v for call in self._calls for v in call), self._in, self._copy,
+                     self.input_size, self._out, self.output_size, self.latency_us, self._state)
 
     @property
     def runs(self):
@@ -90,37 +91,24 @@ class Model:
     def predict(self, x, out=None):
         """One inference on int8 input bytes `x` (bytes, bytearray, array('b'), memoryview).
         Returns `out` filled with the int8 output, or a view of the output the next call overwrites."""
-        # h: (blob, arena, (kernel, args, kernel, args, ...), input view, copy, input size, output view,
-        #     output size, latency ring, [next slot, runs])
         h = self._hot
-        n = h[5]
-        if len(x) != n:
-            raise ValueError("input has %d bytes, the model takes %d" % (len(x), n))
-        t0 = _ticks_us()
-        try:
-            h[4](h[3], x, n)
-        except TypeError:
-            raise ValueError("input must be int8 bytes (bytes, bytearray, array('b'), memoryview); "
-                             "use predict_float() for floats")
-        blob = h[0]
-        arena = h[1]
-        calls = h[2]
+        _copy_in(h, x)
+        x = h[2]  # the calls: (kernel, args, kernel, args, ...); x was copied, its slot is reused
         i = 0
-        while i < len(calls):
-            calls[i](blob, arena, calls[i + 1])
+        while i < len(x):
+            x[i](h[0], h[1], x[i + 1])
             i += 2
-        st = h[9]
-        i = st[0]
-        h[8][i] = _ticks_diff(_ticks_us(), t0)
-        st[0] = 0 if i == _LATENCY_RING - 1 else i + 1
-        if st[1] < 0x3FFFFFFF:  # stays a small int: no heap
-            st[1] += 1
+        x = h[9]
+        i = x[0]
+        h[8][i] = _ticks_diff(_ticks_us(), x[2])
+        x[0] = 0 if i == _LATENCY_RING - 1 else i + 1
+        if x[1] < 0x3FFFFFFF:  # stays a small int: no heap
+            x[1] += 1
         if out is None:
             return h[6]
-        n = h[7]
-        if len(out) != n:
-            raise ValueError("out has %d bytes, the model gives %d" % (len(out), n))
-        h[4](out, h[6], n)
+        if len(out) != h[7]:
+            raise ValueError("out has %d bytes, the model gives %d" % (len(out), h[7]))
+        h[4](out, h[6], h[7])
         return out
 
     def quantize(self, xf, out=None):
@@ -198,6 +186,19 @@ class Model:
             return None
         v = sorted(self.latency_us[:n])
         return v[0], v[n // 2], v[-1]
+
+
+# h: (blob, arena, (kernel, args, kernel, args, ...), input view, copy, input size, output view,
+#     output size, latency ring, [next latency slot, runs, start time])
+def _copy_in(h, x):
+    h[9][2] = _ticks_us()
+    if len(x) != h[5]:
+        raise ValueError("input has %d bytes, the model takes %d" % (len(x), h[5]))
+    try:
+        h[4](h[3], x, h[5])
+    except TypeError:
+        raise ValueError("input must be int8 bytes (bytes, bytearray, array('b'), memoryview); "
+                         "use predict_float() for floats")
 
 
 def _parse(buf):
