@@ -4,56 +4,25 @@ with micropython-lib's umqtt.simple, each in its own directory (its filesystem: 
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
+from edgeloop_host import broker
+
 REPO = Path(__file__).resolve().parents[1]
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO = broker.MOSQUITTO
 UMQTT = REPO / "tests/device/umqtt/simple.py"
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+# the broker: the same launcher as the demo loop's
+free_port = broker.free_port
 
 
-class Broker:
-    def __init__(self, d: Path, persistence: bool = True, nodelay: bool = True):
-        d.mkdir(parents=True, exist_ok=True)
-        self.d, self.port, self.p = d, free_port(), None
-        self.url = f"mqtt://127.0.0.1:{self.port}"
-        (d / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence {str(persistence).lower()}\n"
-            # started as root, mosquitto would switch to user "mosquitto", which cannot write its database here
-            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-            f"persistence_location {d}/\nlog_dest file {d}/mosquitto.log\n"
-            # without it the retained chunk waits for the device's delayed ACK of the SUBACK (~40 ms a chunk)
-            f"set_tcp_nodelay {str(nodelay).lower()}\n")
-
-    def start(self):
-        self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.time()
-        while time.time() - t0 < 10:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        if self.p and self.p.poll() is None:
-            self.p.terminate()
-            self.p.wait(10)
+def Broker(d: Path, persistence: bool = True, nodelay: bool = True) -> broker.Mosquitto:
+    return broker.Mosquitto(d, persistence=persistence, nodelay=nodelay)
 
 
 _AGENT = """\

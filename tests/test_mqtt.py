@@ -7,9 +7,7 @@ set exactly once, and every device's summary in the summary partition."""
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -18,47 +16,20 @@ from pathlib import Path
 
 import pytest
 
+from edgeloop_host import broker as mosquitto
+
 REPO = Path(__file__).resolve().parents[1]
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO = mosquitto.MOSQUITTO
 UMQTT = REPO / "tests/device/umqtt/simple.py"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO), reason="mosquitto not installed")
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+_free_port = mosquitto.free_port
 
 
-class Broker:
-    def __init__(self, d: Path, port: int | None = None):
-        self.d, self.port, self.p = d, port or _free_port(), None
-        (d / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            # started as root, mosquitto would switch to user "mosquitto", which cannot write its database here
-            f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-            f"persistence_location {d}/\nmax_queued_messages 100000\nset_tcp_nodelay true\n"
-            f"log_dest file {d}/mosquitto.log\n")
-
-    def start(self):
-        self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.time()
-        while time.time() - t0 < 10:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        if self.p and self.p.poll() is None:
-            self.p.terminate()
-            self.p.wait(10)
+def Broker(d: Path, port: int | None = None) -> mosquitto.Mosquitto:
+    return mosquitto.Mosquitto(d, port=port)
 
 
 _DEVICE = """\

@@ -34,9 +34,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
-import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -44,11 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .broker import BrokerError, Mosquitto
+
 REPO = Path(__file__).resolve().parents[2]
 V1_ELM = REPO / "models/digits_mlp/digits_mlp.elm"
 TEACHER = REPO / "models/digits_teacher/digits_teacher.keras"
 UMQTT = REPO / "tests/device/umqtt/simple.py"   # micropython-umqtt.simple 1.3.4, vendored (see test_mqtt.py)
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 OUT_DIR = Path("out/demo_loop")
 # (rows down, columns right) per device: one-pixel translations the teacher labels at 96.7-98.9% (models/digits_teacher/results.json)
 SHIFTS = [(1, 0), (0, 1), (1, -1), (-1, -1), (0, -1), (-1, 0)]
@@ -87,47 +86,6 @@ def translate(x, dy: int, dx: int):
 
 # ---------------------------------------------------------------------------------------------
 # Real parts: broker, device processes
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Broker:
-    """Mosquitto on a free loopback port, configured and started here, stopped by stop()."""
-
-    def __init__(self, d: Path):
-        if not os.path.exists(MOSQUITTO):
-            raise LoopError("mosquitto is not installed (Debian package `mosquitto`)")
-        self.d, self.port, self.p = d, _free_port(), None
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"user {pwd.getpwuid(os.geteuid()).pw_name}\nmax_queued_messages 100000\n"
-            f"log_dest file {d}/mosquitto.log\n")
-
-    def start(self) -> Broker:
-        self.p = subprocess.Popen([MOSQUITTO, "-c", str(self.d / "mosquitto.conf")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t0 = time.time()
-        while time.time() - t0 < 10:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.p.poll() is not None:
-                    break
-                time.sleep(0.05)
-        raise LoopError(f"mosquitto did not start (see {self.d}/mosquitto.log)")
-
-    def stop(self) -> None:
-        if self.p and self.p.poll() is None:
-            self.p.terminate()
-            self.p.wait(10)
 
 
 # Device programs (MicroPython). Placeholders: %(dev)r, %(port)d, ...
@@ -363,7 +321,7 @@ def main(devices: int = 4, stream: int = 400, epochs: int = 40, out: str | os.Pa
                          "state": r["after"]})
         return rows
 
-    broker = Broker(out / "broker")
+    broker = Mosquitto(out / "broker", persistence=False)
     collector = None
     try:
         say(f"Mosquitto on 127.0.0.1:{broker.port}, collector; {devices} devices boot v1 and evaluate their "
@@ -504,6 +462,6 @@ def cmd_demo_loop(args) -> int:
 
     try:
         res = main(devices=args.devices, stream=args.stream, epochs=args.epochs, out=args.out, seed=args.seed)
-    except LoopError as e:
+    except (LoopError, BrokerError) as e:
         raise UserError(str(e)) from None
     return 0 if res["recovered"] >= 0.5 and res["v2_bit_exact"] else 1
