@@ -19,6 +19,22 @@ def recipe(name: str):
     return mod
 
 
+def recipe_args(doc: str, argv, epochs: int, quick_epochs: int, here: Path):
+    """The command line every recipe takes: --epochs, --seed, --quick (a few epochs: checks the recipe
+    runs), --out (artifact directory). Returns the parsed arguments with .epochs already resolved."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help=f"{quick_epochs} epochs (checks the recipe runs)")
+    ap.add_argument("--out", default=str(here), help="artifact directory (default: next to the recipe)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs = quick_epochs
+    return args
+
+
 def names() -> list[str]:
     """Zoo model names (folders of models/ with a recipe.py), in model-id order when known."""
     found = [p.name for p in MODELS_DIR.iterdir() if (p / "recipe.py").exists()]

@@ -9,7 +9,6 @@ MAX_POOL_2D, AVERAGE_POOL_2D, MEAN and FULLY_CONNECTED.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -74,15 +73,11 @@ def train(data=None, epochs=100, seed=0, verbose=0, filters=(16, 24, 32)):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="3 epochs (checks the recipe runs)")
-    ap.add_argument("--out", default=str(HERE))
-    args = ap.parse_args(argv)
-    epochs = 3 if args.quick else args.epochs
-
     from edgeloop_host import zoo
+
+    args = zoo.recipe_args(__doc__, argv, epochs=100, quick_epochs=3, here=HERE)
+    epochs = args.epochs
+
     from edgeloop_host.pipeline import accuracy
 
     t0 = time.time()

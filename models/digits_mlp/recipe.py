@@ -8,7 +8,6 @@ writes digits_mlp.tflite / .elm / .keras and results.json next to this file (`ed
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -79,15 +78,10 @@ def float_accuracy(model, x, y) -> float:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="3 epochs (checks the recipe runs)")
-    ap.add_argument("--out", default=str(HERE), help="artifact directory (default: next to this file)")
-    args = ap.parse_args(argv)
-    epochs = 3 if args.quick else args.epochs
-
     from edgeloop_host import zoo
+
+    args = zoo.recipe_args(__doc__, argv, epochs=40, quick_epochs=3, here=HERE)
+    epochs = args.epochs
 
     t0 = time.time()
     model = train(epochs=epochs, seed=args.seed)

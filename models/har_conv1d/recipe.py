@@ -18,7 +18,6 @@ is CONV_2D (EXPAND_DIMS/SQUEEZE become no-copy reshapes), MAX_POOL_2D, MEAN, FUL
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import importlib.util
 import json
@@ -162,15 +161,11 @@ def train(data=None, epochs=30, seed=0, verbose=0, filters=(16, 32, 32)):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="2 epochs (checks the recipe runs)")
-    ap.add_argument("--out", default=str(HERE))
-    args = ap.parse_args(argv)
-    epochs = 2 if args.quick else args.epochs
-
     from edgeloop_host import zoo
+
+    args = zoo.recipe_args(__doc__, argv, epochs=30, quick_epochs=2, here=HERE)
+    epochs = args.epochs
+
     from edgeloop_host.pipeline import accuracy
 
     t0 = time.time()

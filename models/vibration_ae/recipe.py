@@ -24,7 +24,6 @@ mean squared difference between the dequantized int8 output and the dequantized 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -173,15 +172,12 @@ def auc(scores, labels) -> float:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="3 epochs (checks the recipe runs)")
-    ap.add_argument("--out", default=str(HERE))
-    args = ap.parse_args(argv)
-    epochs = 3 if args.quick else args.epochs
+    from edgeloop_host import zoo
 
-    from edgeloop_host import oracle, zoo
+    args = zoo.recipe_args(__doc__, argv, epochs=60, quick_epochs=3, here=HERE)
+    epochs = args.epochs
+
+    from edgeloop_host import oracle
     from edgeloop_host import train as T
 
     t0 = time.time()
