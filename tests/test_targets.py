@@ -209,7 +209,7 @@ def test_mpremote_cli_against_emulated_board(tmp_path):
 @pytest.mark.qemu
 def test_emulate_prints_connect_line_and_stops_qemu_on_ctrl_c():
     p = subprocess.Popen([sys.executable, "-c",
-                          "from edgeloop_host.targets import emulate; raise SystemExit(emulate('qemu-arm'))"],
+                          "from edgeloop_host.emulators import emulate; raise SystemExit(emulate('qemu-arm'))"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()

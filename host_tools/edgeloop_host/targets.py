@@ -868,38 +868,3 @@ def open_target(name: str, device_dir: Path | str | None = None, **kw) -> Target
     if name in BOARDS:
         return QemuTarget(name, device_dir, **kw)
     raise TargetError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
-
-
-def emulate(board: str = "qemu-arm", icount: bool = False, out=None) -> int:
-    """Run an emulated board until Ctrl-C (or SIGTERM), printing how to connect mpremote to it."""
-    out = out or sys.stdout
-    if board not in BOARDS:
-        raise TargetError(f"unknown board {board!r}; known: {', '.join(BOARDS)}")
-
-    def _stop(signum, frame):
-        raise KeyboardInterrupt
-
-    saved = {}
-    if threading.current_thread() is threading.main_thread():
-        # also when started with SIGINT ignored (e.g. `cmd &` from a script)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            saved[sig] = signal.signal(sig, _stop)
-    m = None
-    try:
-        m = QemuMachine(board, icount=icount)
-        print(f"mpremote connect {m.pty}", file=out)
-        print(f"  {board}: qemu {BOARDS[board]['machine']}, {BOARDS[board]['description']}; "
-              f"e.g. `mpremote connect {m.pty} fs cp model.elm :` then `... repl`. "
-              "Ctrl-C here stops the board.", file=out, flush=True)
-        while m.alive():
-            time.sleep(0.5)
-        print(f"{board}: qemu exited ({m.proc.returncode})", file=out)
-        return m.proc.returncode or 0
-    except KeyboardInterrupt:
-        print(f"\n{board}: stopping qemu", file=out, flush=True)
-        return 0
-    finally:
-        if m is not None:
-            m.stop()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
