@@ -25,13 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "host_tools"), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from bench_layers import LAYERS, make_case  # noqa: E402
-
-GOALS = {"armv7m": 2.5, "armv6m": 4.0, "rv32imc": 3.5}
-BOARD_BUILDS = {  # board: [(column name, natmod arch or None for the usermod, ISA of the goal)]
-    "qemu-arm": [("M3 usermod", None, "armv7m"), ("armv7m natmod", "armv7m", "armv7m"),
-                 ("armv6m natmod", "armv6m", "armv6m")],
-    "qemu-rv32": [("RV32 usermod", None, "rv32imc"), ("rv32imc natmod", "rv32imc", "rv32imc")],
-}
+from board_builds import BOARD_BUILDS, GOALS, kernel_module, open_board, upload  # noqa: E402
 
 DEVICE_CODE = """
 import time
@@ -65,23 +59,12 @@ def host_outputs(cases):
 
 
 def bench_board(board: str, cases, expect, runs: int) -> dict[str, dict[str, float]]:
-    from edgeloop_host.targets import open_target
-
     res: dict[str, dict[str, float]] = {}
-    from edgeloop_host.targets import TargetError
-
-    with open_target(board, icount=True) as t:
-        for name, c in cases.items():  # one file at a time: each upload gets a timeout for its size
-            for data, path in ((c.blob, f"bk_{name}.blob"), (bytes(c.arena), f"bk_{name}.arena")):
-                try:
-                    t.put_bytes(data, path)
-                except TargetError:  # a loaded host can starve the emulated UART: once more
-                    t.put_bytes(data, path)
+    with open_board(board) as t:
+        upload(t, [f for name, c in cases.items()
+                   for f in ((c.blob, f"bk_{name}.blob"), (bytes(c.arena), f"bk_{name}.arena"))])
         for col, arch, _ in BOARD_BUILDS[board]:
-            mod = "_edgeloop"
-            if arch:
-                mod = f"_bk_{arch}"
-                t.install_natmod(mod, arch=arch)
+            mod = kernel_module(t, arch)
             for name, c in cases.items():
                 t.reset()
                 code = DEVICE_CODE + (
