@@ -1,0 +1,116 @@
+"""edgeloop.profile on real MicroPython: for every zoo model (and digits_cnn pruned to 80% with sparse
+weights) on every backend of the unix port, the ops and MACs it reports are `edgeloop inspect`'s, the
+model's output afterwards is the host reference's, its per-op times add up to the whole predict() (C
+and viper: they allocate nothing, so no GC pause lands on one and not the other); on the emulated
+Cortex-M3 under `qemu -icount shift=0` the figures repeat to the tick, so the per-op sum is checked
+against predict() to the instruction budget of predict()'s own overhead."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeloop_host import blob, inspect, reference
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO = sorted(p.parent.name for p in REPO.glob("models/*/*.elm"))
+
+DEVICE_CODE = """
+import edgeloop, json, binascii
+from edgeloop import profile
+for name in {names!r}:
+    m = edgeloop.load('pf_' + name + '.elm', {backend!r})
+    x = open('pf_' + name + '.in', 'rb').read()
+    p = profile.profile(m, x, {runs})
+    after = binascii.hexlify(m._out).decode()
+    y = binascii.hexlify(m.predict(x)).decode()
+    print('PF', json.dumps([name, m.backend, p, after, y]))
+m = edgeloop.load('pf_digits_cnn.elm', {backend!r})
+x = open('pf_digits_cnn.in', 'rb').read()
+s = min(sum(r[2] for r in profile.profile(m, x, {sum_runs})) for _ in range(5))
+w = min(profile.predict_ticks(m, x, {sum_runs}) for _ in range(5))
+print('PF-SUM', s, w, json.dumps([[r[2] for r in profile.profile(m, x, {sum_runs})] for _ in range(2)]))
+for bad in ((x, 0), (x[:3], 1), ([0] * len(x), 1)):
+    try:
+        profile.profile(m, bad[0], bad[1])
+        print('PF-ERR none')
+    except ValueError as e:
+        print('PF-ERR', e)
+"""
+
+
+@pytest.fixture(scope="module")
+def models():
+    """name -> (blob, [(op name, MACs)] from edgeloop inspect, int8 input, host reference output)."""
+    from edgeloop_host import sparse
+    from edgeloop_host.convert import convert
+
+    elms = {n: (REPO / "models" / n / f"{n}.elm").read_bytes() for n in ZOO}
+    tfl = (REPO / "models/digits_cnn/digits_cnn.tflite").read_bytes()
+    elms["digits_cnn_sparse80"] = convert(sparse.prune_tflite(tfl, 0.8), sparse_mode="always")
+    assert any(t.encoding for t in blob.decode(elms["digits_cnn_sparse80"]).tensors)
+    return {name: _entry(name, elm) for name, elm in elms.items()}
+
+
+def _entry(name, elm):
+    g = blob.decode(elm)
+    x = np.random.default_rng(len(name)).integers(-128, 128, (1, *g.input().shape[1:]), dtype=np.int8)
+    return elm, [(op.name, inspect.op_macs(g, op)) for op in g.ops], x.tobytes(), reference.run(g, x).tobytes()
+
+
+def _run(t, models, backend, runs, sum_runs, timeout=300):
+    t.put_many([f for n, (elm, _, x, _) in models.items() for f in ((elm, f"pf_{n}.elm"), (x, f"pf_{n}.in"))])
+    out = t.exec(DEVICE_CODE.format(names=list(models), backend=backend, runs=runs, sum_runs=sum_runs),
+                 timeout=timeout).splitlines()
+    res = {}
+    for ln in out:
+        if ln.startswith("PF "):
+            name, used, prof, after, y = json.loads(ln[3:])
+            assert used == backend
+            res[name] = (prof, bytes.fromhex(after), bytes.fromhex(y))
+    s, w, twice = [ln.split(None, 3) for ln in out if ln.startswith("PF-SUM")][0][1:]
+    errs = [ln[7:] for ln in out if ln.startswith("PF-ERR")]
+    return res, int(s), int(w), json.loads(twice), errs
+
+
+def _check(models, res, errs):
+    assert sorted(res) == sorted(models)
+    for name, (elm, ops, x, y) in models.items():
+        prof, after, y_dev = res[name]
+        assert [(o, m) for o, m, _ in prof] == ops, name
+        assert all(isinstance(dt, int) and dt >= 0 for _, _, dt in prof), name
+        assert after == y and y_dev == y, f"{name}: output differs from the host reference"
+    assert errs[0] == "runs must be >= 1"
+    assert errs[1].startswith("input has 3 bytes") and "input must be int8 bytes" in errs[2], errs
+
+
+@pytest.mark.parametrize("backend", ["c", "viper", "python"])
+def test_profile_unix(unix_target, models, backend):
+    runs, sum_runs = {"c": (20, 50), "viper": (5, 5), "python": (1, 2)}[backend]
+    res, s, w, _, errs = _run(unix_target, models, backend, runs, sum_runs)
+    _check(models, res, errs)
+    if backend != "python":  # the pure-Python kernels allocate: GC pauses land on whichever op triggers them
+        # wall clock on a shared machine: the best of five of each; predict() adds its input copy and bookkeeping
+        assert 0.6 * w <= s <= 1.15 * w, (s, w)
+
+
+@pytest.mark.qemu
+def test_profile_icount_exact():
+    """Cortex-M3 usermod under icount: one tick = 1000 instructions, the same on every run."""
+    from edgeloop_host.targets import open_target
+
+    one = {n: _entry(n, (REPO / "models" / n / f"{n}.elm").read_bytes()) for n in ("digits_cnn", "digits_mlp")}
+    with open_target("qemu-arm", icount=True) as t:
+        t.install_runtime()
+        res, s, w, twice, errs = _run(t, one, "c", 10, 20)
+    _check(one, res, errs)
+    # a tick is 1000 instructions: where in it the timing starts decides +-1
+    assert all(abs(a - b) <= 1 for a, b in zip(*twice)), twice
+    overhead = (w - s) * 1000 / 20  # instructions per predict() beyond its kernel calls
+    assert 0 <= overhead <= 8000, overhead
+    # digits_cnn's kernel calls: 59,072 MACs at 2 (the M3's best kernels) to 12 instructions per MAC
+    # (its small layers pay per-call and per-output costs, BENCHMARKS.md)
+    assert 2 <= s * 1000 / 20 / 59072 <= 12, s
+
