@@ -114,3 +114,26 @@ def test_profile_icount_exact():
     # (its small layers pay per-call and per-output costs, BENCHMARKS.md)
     assert 2 <= s * 1000 / 20 / 59072 <= 12, s
 
+
+
+def test_diag_profile_cli(tmp_path):
+    """`edgeloop diag --profile`: per-op latency of the model on the board, through the real command."""
+    import subprocess
+    import sys
+
+    elm = REPO / "models/digits_cnn/digits_cnn.elm"
+    cmd = [sys.executable, "-m", "edgeloop_host.cli", "diag", "--board", "unix"]
+    r = subprocess.run(cmd + ["--model", str(elm), "--profile", "--runs", "20", "--json"], capture_output=True,
+                       text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)["profile"]
+    assert p["runs"] == 20
+    assert [(o, m) for o, m, _ in p["ops"]] == _entry("digits_cnn", elm.read_bytes())[1]
+    assert all(us > 0 for _, m, us in p["ops"] if m), p
+    r = subprocess.run(cmd + ["--model", str(elm), "--profile", "--runs", "20"], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and "profile     per op" in r.stdout and "DEPTHWISE_CONV_2D" in r.stdout, r.stdout
+    for bad, msg in ((["--profile"], "--profile needs a model"),
+                     (["--model", str(elm), "--profile", "--runs", "0"], "--profile needs --runs >= 1")):
+        r = subprocess.run(cmd + bad, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert r.returncode == 1 and msg in r.stderr, (r.returncode, r.stderr)

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", help="copy this .elm to the board, load, self-test and run it first")
     g.add_argument("--runs", type=int, default=20)
     g.add_argument("--backend", choices=BACKENDS)
+    g.add_argument("--profile", action="store_true",
+                   help="also time each op of the model (--runs calls each; edgeloop.profile on the board)")
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=cmd_diag)
 

@@ -85,6 +85,9 @@ def cmd_diag(args) -> int:
         except OSError as e:
             raise UserError(f"{p}: {e.strerror}") from None
 
+    profile = getattr(args, "profile", False)
+    if profile and args.runs < 1:
+        raise UserError("--profile needs --runs >= 1")
     try:
         if args.port or (args.board in _emulated() and emulators.running(args.board)):
             # a deployed board: report what is on it (the deployed model, if any)
@@ -96,8 +99,10 @@ def cmd_diag(args) -> int:
                     remote = "el_diag_model.elm"
                 elif t.eval("__import__('os').stat('model.elm')[6] if 'model.elm' in __import__('os').listdir() else 0"):
                     remote = "model.elm"
+                if profile and remote is None:
+                    raise UserError("--profile needs a model: --model M.elm, or one deployed as model.elm")
                 try:
-                    d = fetch(t, remote, runs=args.runs, backend=args.backend)
+                    d = fetch(t, remote, runs=args.runs, backend=args.backend, profile=profile)
                 except TargetError as e:
                     if "ImportError" in str(e) and "edgeloop" in str(e):
                         raise UserError(f"the edgeloop runtime is not on the board: run `edgeloop deploy "
@@ -107,13 +112,15 @@ def cmd_diag(args) -> int:
                 t.close()
         else:
             # unix / stock, or an emulated board that is not running: a fresh one with the runtime
+            if profile and not args.model:
+                raise UserError("--profile needs a model: --model M.elm")
             with open_target(args.board) as t:
                 t.install_runtime()
                 remote = None
                 if args.model:
                     t.put_bytes(_read(args.model), "el_diag_model.elm")
                     remote = "el_diag_model.elm"
-                d = fetch(t, remote, runs=args.runs, backend=args.backend)
+                d = fetch(t, remote, runs=args.runs, backend=args.backend, profile=profile)
     except TargetError as e:
         raise UserError(str(e)) from None
     print(as_json(d) if args.json else format_diag(d))
