@@ -5,7 +5,8 @@
 # its locals + value stack + try blocks exceed 11 words, and the allocator scans the heap for room from
 # its first hole (digits_mlp on x86 with four models loaded: 56k instructions per inference instead of
 # 20k). So predict() and _copy_in() (the try block: 3 words) stay within 11 words each: predict() reuses
-# its argument x as a variable and keeps the start time in an array. Their state is one tuple
+# its argument x as a variable and keeps the start time in an array. The op loop and the copies are
+# _edgeloop.run / copy where the C module is present. Their state is one tuple
 # (self._hot: instance attribute loads are map lookups, stores on a class with properties also look
 # the class up) and arrays.
 import time
@@ -13,6 +14,11 @@ from array import array
 from micropython import const
 
 from . import backend
+
+try:  # the op loop and the buffer copy in C (run is generic: it calls whichever kernels it is given)
+    from _edgeloop import run as _c_run, copy as _c_copy
+except ImportError:
+    _c_run = _c_copy = None
 
 _ticks_us = time.ticks_us
 _ticks_diff = time.ticks_diff
@@ -51,7 +57,7 @@ class Model:
         self._self_test = info["self_test"]
         self._meta_span = info["meta"]
         self._meta = None
-        self._copy = backend.copier()
+        self._copy = _c_copy or backend.copier()
         mv = memoryview(self.arena)
         self._in = mv[t_in.offset:t_in.offset + t_in.nbytes]
         self._out = mv[t_out.offset:t_out.offset + t_out.nbytes]
@@ -59,7 +65,8 @@ class Model:
         self._state = array("i", [0, 0, 0])  # next latency slot, runs, start of the current inference
         # everything predict() needs, in one attribute load
         self._hot = (buf, self.arena, tuple(v for call in self._calls for v in call), self._in, self._copy,
-                     self.input_size, self._out, self.output_size, self.latency_us, self._state)
+                     self.input_size, self._out, self.output_size, self.latency_us, self._state,
+                     _c_run or _run)
 
     @property
     def runs(self):
@@ -93,12 +100,8 @@ class Model:
         Returns `out` filled with the int8 output, or a view of the output the next call overwrites."""
         h = self._hot
         _copy_in(h, x)
-        x = h[2]  # the calls: (kernel, args, kernel, args, ...); x was copied, its slot is reused
-        i = 0
-        while i < len(x):
-            x[i](h[0], h[1], x[i + 1])
-            i += 2
-        x = h[9]
+        h[10](h[0], h[1], h[2])
+        x = h[9]  # x was copied: its slot is reused
         i = x[0]
         h[8][i] = _ticks_diff(_ticks_us(), x[2])
         x[0] = 0 if i == _LATENCY_RING - 1 else i + 1
@@ -189,7 +192,7 @@ class Model:
 
 
 # h: (blob, arena, (kernel, args, kernel, args, ...), input view, copy, input size, output view,
-#     output size, latency ring, [next latency slot, runs, start time])
+#     output size, latency ring, [next latency slot, runs, start time], run)
 def _copy_in(h, x):
     h[9][2] = _ticks_us()
     if len(x) != h[5]:
@@ -199,6 +202,14 @@ def _copy_in(h, x):
     except TypeError:
         raise ValueError("input must be int8 bytes (bytes, bytearray, array('b'), memoryview); "
                          "use predict_float() for floats")
+
+
+def _run(blob, arena, calls):
+    """_edgeloop.run where the C module is absent."""
+    i = 0
+    while i < len(calls):
+        calls[i](blob, arena, calls[i + 1])
+        i += 2
 
 
 def _parse(buf):

@@ -18,6 +18,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_add, MP_OBJ_FROM_PTR(&el_add_obj));
     mp_store_global(MP_QSTR_softmax, MP_OBJ_FROM_PTR(&el_softmax_obj));
     mp_store_global(MP_QSTR_logistic, MP_OBJ_FROM_PTR(&el_logistic_obj));
+    mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&el_run_obj));
+    mp_store_global(MP_QSTR_copy, MP_OBJ_FROM_PTR(&el_copy_obj));
     mp_store_global(MP_QSTR_crc32, MP_OBJ_FROM_PTR(&el_crc32_obj));
     mp_store_global(MP_QSTR_ed25519_verify, MP_OBJ_FROM_PTR(&el_ed25519_verify_obj));
     mp_store_global(MP_QSTR_sha512, MP_OBJ_FROM_PTR(&el_sha512_obj));

@@ -60,6 +60,53 @@ EL_KERNEL_BINDING(add)
 EL_KERNEL_BINDING(softmax)
 EL_KERNEL_BINDING(logistic)
 
+// run(blob, arena, calls): calls[i](blob, arena, calls[i + 1]) for i = 0, 2, 4, ... of a tuple (kernel,
+// args, kernel, args, ...): a model's ops in one C loop instead of a Python loop (Model.predict; each
+// kernel still validates its words). A tuple, so that a callee cannot resize it under the loop.
+static mp_obj_t el_run_fn(mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t calls_in) {
+    if (!mp_obj_is_type(calls_in, &mp_type_tuple)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("calls must be a tuple"));
+    }
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_get_array(calls_in, &n, &items);
+    if ((n & 1) != 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("calls must pair each kernel with its args"));
+    }
+    mp_obj_t args[3] = {blob_in, arena_in, mp_const_none};
+    for (size_t i = 0; i < n; i += 2) {
+        args[2] = items[i + 1];
+        mp_call_function_n_kw(items[i], 3, 0, args);
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(el_run_obj, el_run_fn);
+
+// copy(dst, src, n): the first n bytes of buffer src into buffer dst (TypeError for objects without the
+// buffer protocol, ValueError when n exceeds either); overlapping buffers are fine.
+static mp_obj_t el_copy_fn(mp_obj_t dst_in, mp_obj_t src_in, mp_obj_t n_in) {
+    mp_buffer_info_t dst, src;
+    mp_get_buffer_raise(dst_in, &dst, MP_BUFFER_WRITE);
+    mp_get_buffer_raise(src_in, &src, MP_BUFFER_READ);
+    const mp_int_t n = mp_obj_get_int(n_in);
+    if (n < 0 || (size_t)n > dst.len || (size_t)n > src.len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("copy: n is negative or exceeds a buffer"));
+    }
+    uint8_t *d = (uint8_t *)dst.buf;
+    const uint8_t *s = (const uint8_t *)src.buf;
+    if (d > s && d < s + n) {  // no libc in a natmod: memmove by hand
+        for (mp_int_t i = n; i-- > 0;) {
+            d[i] = s[i];
+        }
+    } else {
+        for (mp_int_t i = 0; i < n; ++i) {
+            d[i] = s[i];
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(el_copy_obj, el_copy_fn);
+
 // crc32(data, crc=0) -> int, as binascii.crc32 / zlib.crc32
 static mp_obj_t el_crc32_fn(size_t n_args, const mp_obj_t *args) {
     mp_buffer_info_t data;

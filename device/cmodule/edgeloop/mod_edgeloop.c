@@ -17,6 +17,8 @@ static const mp_rom_map_elem_t el_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_add), MP_ROM_PTR(&el_add_obj) },
     { MP_ROM_QSTR(MP_QSTR_softmax), MP_ROM_PTR(&el_softmax_obj) },
     { MP_ROM_QSTR(MP_QSTR_logistic), MP_ROM_PTR(&el_logistic_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&el_run_obj) },
+    { MP_ROM_QSTR(MP_QSTR_copy), MP_ROM_PTR(&el_copy_obj) },
     { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&el_crc32_obj) },
     { MP_ROM_QSTR(MP_QSTR_ed25519_verify), MP_ROM_PTR(&el_ed25519_verify_obj) },
     { MP_ROM_QSTR(MP_QSTR_sha512), MP_ROM_PTR(&el_sha512_obj) },
