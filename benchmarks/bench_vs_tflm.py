@@ -2,13 +2,17 @@
 TFLM's arena, and per-inference time of our unix-port runtime (C module) vs the tflite-micro interpreter
 on CPython, measured side by side in one run; outputs checked identical on the way.
 
-    .venv/bin/python benchmarks/bench_vs_tflm.py [--no-hidden] [--runs 2000] [--reps 5]
+    .venv/bin/python benchmarks/bench_vs_tflm.py [--no-hidden] [--runs 2000] [--reps 5] [--icount]
 
 Models: every zoo model (committed .tflite and .elm) and the hidden-style models the tests build
 (tests/tflite_models.py WHOLE_MODELS, seed 3, per-channel "pc" and per-tensor "pt", converted here).
 Timing: each repeat runs `runs` inferences of every model in one MicroPython process (time.ticks_us
 around a `predict(x, out)` loop: input copied in, output copied out), then the same count in this
 process around `set_input` / `invoke` / `get_output`; the figure is the median over the repeats.
+--icount adds x86 instructions per inference of both sides, counted by valgrind (callgrind), which the
+machine's load does not change: each side runs once with no inference and once per model with
+N inferences of that model (everything else identical); the difference / N. CPython's count varies by
+~4M instructions from process to process, so N is 2000 for models under 20 us (200 above).
 """
 from __future__ import annotations
 
@@ -98,11 +102,86 @@ def time_tflm(it, x: np.ndarray, runs: int) -> float:
     return (time.perf_counter() - t0) / runs * 1e6
 
 
+ICOUNT_MP = """
+import sys, edgeloop
+ms = [edgeloop.Model(open(n + '.elm', 'rb').read(), 'c') for n in %(names)r]
+outs = [bytearray(m.output_size) for m in ms]
+xs = [bytearray(m.input_size) for m in ms]
+k, n = %(k)d, %(n)d
+for _ in range(n):
+    ms[k].predict(xs[k], outs[k])
+"""
+
+ICOUNT_TFLM = """
+import sys
+sys.path.insert(0, %(host)r)
+import numpy as np
+from edgeloop_host import oracle
+its = [oracle.tflm_interpreter(open(p, 'rb').read()) for p in %(paths)r]
+xs = [np.zeros(it.get_input_details(0)['shape'], it.get_input_details(0)['dtype']) for it in its]
+for it, x in zip(its, xs):
+    it.set_input(x, 0); it.invoke(); it.get_output(0)
+k, n = %(k)d, %(n)d
+for _ in range(n):
+    its[k].set_input(xs[k], 0); its[k].invoke(); its[k].get_output(0)
+"""
+
+
+def _callgrind(cmd: list[str], cwd: str, env=None) -> int:
+    import subprocess
+
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd], cwd=cwd,
+                       env=env, capture_output=True, text=True, timeout=1800)
+    if p.returncode != 0:
+        raise RuntimeError(f"valgrind {cmd[0]} failed: {p.stderr[-500:]}")
+    for line in p.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1])
+    raise RuntimeError("valgrind printed no instruction count")
+
+
+def icounts(models, runs: list[int]) -> list[tuple[str, float, float]]:
+    """(name, our instructions per inference, TFLM's) for (name, tflite, elm) models, `runs[k]` inferences
+    of model k, through valgrind."""
+    import os
+    import shutil
+    import tempfile
+
+    from edgeloop_host import toolchain
+
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("--icount needs valgrind (apt-get install valgrind)")
+    mp = str(toolchain.firmware_path("unix"))
+    names = [name for name, _, _ in models]
+    with tempfile.TemporaryDirectory(prefix="el-icount-") as d:
+        shutil.copytree(REPO / "device" / "edgeloop", Path(d) / "lib" / "edgeloop")
+        paths = []
+        for name, tfl, elm in models:
+            (Path(d) / f"{name}.elm").write_bytes(elm)
+            (Path(d) / f"{name}.tflite").write_bytes(tfl)
+            paths.append(str(Path(d) / f"{name}.tflite"))
+        env = dict(os.environ, MICROPYPATH=str(Path(d) / "lib"))
+
+        def ours(k, n):
+            (Path(d) / "ic.py").write_text(ICOUNT_MP % {"names": names, "k": k, "n": n})
+            return _callgrind([mp, "ic.py"], d, env)
+
+        def tflm(k, n):
+            (Path(d) / "ict.py").write_text(ICOUNT_TFLM % {"host": str(REPO / "host_tools"), "paths": paths,
+                                                          "k": k, "n": n})
+            return _callgrind([sys.executable, "ict.py"], d, dict(os.environ, PYTHONHASHSEED="0"))
+
+        base_ours, base_tflm = ours(0, 0), tflm(0, 0)
+        return [(name, (ours(k, runs[k]) - base_ours) / runs[k], (tflm(k, runs[k]) - base_tflm) / runs[k])
+                for k, name in enumerate(names)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-hidden", action="store_true", help="zoo models only")
     ap.add_argument("--runs", type=int, default=2000, help="inferences per timed loop")
     ap.add_argument("--reps", type=int, default=5, help="timed repeats (the median is reported)")
+    ap.add_argument("--icount", action="store_true", help="also count instructions with valgrind (~3 min)")
     args = ap.parse_args(argv)
     if args.runs < 1 or args.reps < 1:
         ap.error("--runs and --reps must be >= 1")
@@ -164,6 +243,14 @@ def main(argv=None) -> int:
         ok &= r["identical"]
         print(f"{r['name']:<16}{o:>9.2f}{f:>9.2f}{o / f:>7.3f}{min(r['ours_us']):>9.2f}{min(r['tflm_us']):>9.2f}"
               f"  {'yes' if r['identical'] else 'NO'} ({len(r['xs'])} inputs)")
+    if args.icount:
+        print()
+        print("x86 instructions per inference (valgrind): ours = predict(x, out) on the unix port, "
+              "TFLM = set_input + invoke + get_output on CPython")
+        print(f"{'model':<16}{'ours':>10}{'TFLM':>10}{'ratio':>7}")
+        runs = [2000 if statistics.median(r["tflm_us"]) < 20 else 200 for r in rows]
+        for name, o, f in icounts([(r["name"], r["tfl"], r["elm"]) for r in rows], runs):
+            print(f"{name:<16}{o:>10.0f}{f:>10.0f}{o / f:>7.3f}")
     if not ok:
         print("OUTPUTS DIFFER from TFLM", file=sys.stderr)
         return 1
