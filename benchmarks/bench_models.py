@@ -32,17 +32,22 @@ from board_builds import BOARD_BUILDS, GOALS, M0_BUILDS, kernel_module, open_boa
 BUILDS = {**BOARD_BUILDS, "qemu-m0": M0_BUILDS}
 MODELS = sorted(p.parent.name for p in (REPO / "models").glob("*/*.elm"))
 
-# The blob is read before the natmod is imported: on qemu-m0 (160 KB heap) the natmod's code block
-# otherwise splits the heap so that vibration_ae's 24 KB blob finds no contiguous room (BENCHMARKS.md).
+# Heap order for qemu-m0 (160 KB): the natmod first (one ~30 KB block), then the blob in one allocation,
+# then the runtime's small pieces. Importing edgeloop, then the natmod, then edgeloop.load(path) fails
+# there for vibration_ae: 117 KB free, but no 24 KB hole for the blob's f.read() (BENCHMARKS.md).
 DEVICE_CODE = """
-import gc
+import gc, os
 m = None
 try:
-    buf = open('bm_{name}.elm', 'rb').read()
+    gc.collect()
+    mod = __import__({mod!r})
+    gc.collect()
+    buf = bytearray(os.stat('bm_{name}.elm')[6])
+    with open('bm_{name}.elm', 'rb') as f:
+        f.readinto(buf)
     import edgeloop, binascii
     from edgeloop import backend, profile
-    backend.use_c_module(__import__({mod!r}))
-    gc.collect()
+    backend.use_c_module(mod)
     m = edgeloop.load(buf, 'c')
 except MemoryError:  # the model does not fit this build's heap (next to its runtime and natmod)
     buf = None
