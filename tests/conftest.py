@@ -48,6 +48,43 @@ def device_dir() -> Path:
     return DEVICE_DIR
 
 
+_BOARDS: list = []   # the session's emulated boards, tidied after each test module
+
+# Frees the board's /flash (a 512 KB RAM disk on qemu-arm) of what a test module left there: everything
+# but the runtime (lib/edgeloop) and boot.py / main.py. Natmods in lib/ go too (install_natmod puts them
+# back when a test needs them; put() compares hashes on the board, so nothing is skipped wrongly).
+FREE_FLASH = """
+import os
+def _el_rm(p):
+    for e in os.ilistdir(p):
+        f = p + '/' + e[0]
+        if e[1] == 0x4000:
+            if f != '/flash/lib/edgeloop':
+                _el_rm(f)
+                if f != '/flash/lib':
+                    os.rmdir(f)
+        elif p != '/flash' or e[0] not in ('boot.py', 'main.py'):
+            os.remove(f)
+_el_rm('/flash')
+del _el_rm
+"""
+
+
+def free_flash(t) -> None:
+    t.exec(FREE_FLASH)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tidy_boards():
+    """Without it the session boards' /flash fills up over the run (CI saw ENOSPC, OSError 28)."""
+    yield
+    for t in _BOARDS:
+        try:
+            free_flash(t)
+        except Exception:
+            pass   # a board a test broke is the test's failure, reported there
+
+
 def _open(name: str, **kw):
     from edgeloop_host.targets import open_target
 
@@ -57,6 +94,8 @@ def _open(name: str, **kw):
     except Exception:
         t.close()
         raise
+    if name.startswith("qemu"):
+        _BOARDS.append(t)
     return t
 
 
@@ -78,6 +117,7 @@ def stock_target():
 def qemu_arm_target():
     t = _open("qemu-arm")
     yield t
+    _BOARDS.remove(t)
     t.close()
 
 
@@ -119,6 +159,7 @@ def qemu_rv32_target():
     """Emulated RISC-V board (qemu virt, RV32IMAC, mpy arch rv32imc), /flash on littlefs."""
     t = _open("qemu-rv32")
     yield t
+    _BOARDS.remove(t)
     t.close()
 
 
@@ -128,4 +169,5 @@ def qemu_m0_target():
     The runtime goes on as precompiled armv6m .mpy files, as `edgeloop deploy` installs it."""
     t = _open("qemu-m0")
     yield t
+    _BOARDS.remove(t)
     t.close()

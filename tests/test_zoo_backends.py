@@ -23,22 +23,6 @@ CASES = [
 ]
 
 
-# Removes every file on the board's /flash except the runtime (lib/) and the boot scripts.
-FREE_FLASH = """
-import os
-def _el_rm(p):
-    for e in os.ilistdir(p):
-        f = p + '/' + e[0]
-        if e[1] == 0x4000:
-            if f != '/flash/lib':
-                _el_rm(f)
-                os.rmdir(f)
-        elif e[0] not in ('boot.py', 'main.py'):
-            os.remove(f)
-_el_rm('/flash')
-"""
-
-
 @pytest.fixture(scope="module")
 def goldens():
     """Per model: int8 inputs drawn at random (fixed seed) and TFLM's outputs for them."""
@@ -58,8 +42,6 @@ def goldens():
                          ids=[f"{t}-{b}{'-' + a if a else ''}" for t, b, a, _ in CASES])
 def test_zoo_bit_exact_everywhere(request, goldens, target, backend, natmod, n):
     t = request.getfixturevalue(target.replace("-", "_") + "_target")
-    if target.startswith("qemu"):
-        t.exec(FREE_FLASH)  # the session's board has collected other tests' files: make room
     mod = None
     if natmod:
         mod = f"_el_{natmod}"
