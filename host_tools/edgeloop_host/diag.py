@@ -74,9 +74,10 @@ def format_diag(d: dict) -> str:
             lines.append(f"self-test   {'passed' if d['self_test'] else 'FAILED' if d['self_test'] is False else 'none'}")
         if "profile" in d:
             p = d["profile"]
-            lines.append(f"profile     per op, microseconds per call (best resolution: 1/{p['runs']} us; "
-                         f"under qemu -icount, 1 us = 1000 instructions):")
-            lines += [f"            {i:>2} {op:<17} {macs:>8} MACs {us:>10.1f} us" for i, (op, macs, us) in enumerate(p["ops"])]
+            lines.append(f"profile     per op, microseconds per call over {p['runs']} calls "
+                         f"(under qemu -icount, 1 us = 1000 instructions):")
+            lines += [f"            {i:>2} {op:<17} {macs:>8} MACs {us:>10.1f} us"
+                      for i, (op, macs, us) in enumerate(p["ops"])]
             lines.append(f"            {'':>2} {'sum':<17} {sum(o[1] for o in p['ops']):>8} MACs "
                          f"{sum(o[2] for o in p['ops']):>10.1f} us")
     else:
