@@ -7,7 +7,8 @@
 2. A 256x256 FULLY_CONNECTED with 50/75/90% zero weights: the sparse kernel against the dense kernel on
    the same weights, through MicroPython under `qemu -icount shift=0` (one instruction per virtual ns,
    as benchmarks/bench_kernels.py counts): instructions per call, per nonzero MAC and per nominal MAC
-   (65,536), argument and stream checks included. Every output is checked against the host library.
+   (65,536), argument and stream checks included; and the viper kernels as a loaded model binds them
+   (checked once at load). Every output is checked against the host library.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "host_tools"), str(REPO / "tests"), str(REPO / "benchmarks")]
 
-from bench_kernels import BOARD_BUILDS, DEVICE_CODE, host_outputs  # noqa: E402
+from bench_kernels import BOARD_BUILDS, host_outputs  # noqa: E402
 
 SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 FC_SPARSITIES = (0.5, 0.75, 0.9)
@@ -66,34 +67,63 @@ def fc_cases() -> dict:
     return out
 
 
+def _timed(t, setup: str, name: str, c, runs: int, expect: bytes, what: str) -> int:
+    """Instructions per call of `k(blob, arena, a)` after `setup` defines k; the output is checked."""
+    setup = "".join("    " + ln + "\n" for ln in setup.splitlines())
+    code = (  # inside a function, as benchmarks/bench_kernels.py times the kernels: locals, no dict lookups
+        "import time\nfrom array import array\n"
+        "def _bk():\n"
+        f"    blob = open('bs_{name}.blob', 'rb').read()\n"
+        f"    arena = bytearray(open('bs_{name}.arena', 'rb').read())\n"
+        f"    a = array('i', {list(c.args)!r})\n" + setup +
+        "    k(blob, arena, a)\n    t0 = time.ticks_us()\n"
+        f"    for _ in range({runs}):\n        k(blob, arena, a)\n"
+        "    return time.ticks_diff(time.ticks_us(), t0), arena\n"
+        "dt, arena = _bk()\nimport _edgeloop as E\n"
+        f"print('BK', dt, E.crc32(memoryview(arena)[{c.out[0]}:{c.out[0] + c.out[1]}]))\n"
+        "del arena\nimport gc\ngc.collect()\n")
+    t.reset()
+    line = [ln for ln in t.exec(code, timeout=900).splitlines() if ln.startswith("BK")][-1]
+    _, dt, crc = line.split()
+    if int(crc) != zlib.crc32(expect):
+        raise RuntimeError(f"{what}: output differs from the host library")
+    return int(dt) * 1000 // runs
+
+
+def viper_col(board: str) -> str:
+    return {"qemu-arm": "M3 viper", "qemu-rv32": "RV32 viper"}[board]
+
+
 def bench_board(board: str, cases: dict, expect: dict, runs: int) -> dict[str, dict[str, int]]:
-    """{case: {build column: instructions per call}}"""
+    """{case: {build column: instructions per call}}. One case's files on the board at a time (the
+    emulated /flash is small)."""
     from edgeloop_host.targets import TargetError, open_target
 
     res: dict[str, dict[str, int]] = {}
-    with open_target(board, icount=True) as t:
+    with open_target(board, icount=True, device_dir=REPO / "device") as t:
+        t.install_runtime()
+        mods = {}
+        for col, arch, _ in BOARD_BUILDS[board]:
+            mods[col] = "_edgeloop"
+            if arch:
+                mods[col] = f"_bs_{arch}"
+                t.install_natmod(mods[col], arch=arch)
         for name, (c, _) in cases.items():
             for data, path in ((c.blob, f"bs_{name}.blob"), (bytes(c.arena), f"bs_{name}.arena")):
                 try:
                     t.put_bytes(data, path)
                 except TargetError:  # a loaded host can starve the emulated UART: once more
                     t.put_bytes(data, path)
-        for col, arch, _ in BOARD_BUILDS[board]:
-            mod = "_edgeloop"
-            if arch:
-                mod = f"_bs_{arch}"
-                t.install_natmod(mod, arch=arch)
-            for name, (c, _) in cases.items():
-                t.reset()
-                code = DEVICE_CODE.replace("'bk_'", "'bs_'") + (
-                    f"dt, arena = _bk({mod!r}, {c.kernel!r}, {name!r}, {list(c.args)!r}, {runs})\n"
-                    f"import _edgeloop as E\n"
-                    f"print('BK', dt, E.crc32(memoryview(arena)[{c.out[0]}:{c.out[0] + c.out[1]}]))\n")
-                line = [ln for ln in t.exec(code, timeout=600).splitlines() if ln.startswith("BK")][-1]
-                _, dt, crc = line.split()
-                if int(crc) != zlib.crc32(expect[name]):
-                    raise RuntimeError(f"{board} {col} {name}: output differs from the host library")
-                res.setdefault(name, {})[col] = int(dt) * 1000 // runs
+            for col, mod in mods.items():
+                res.setdefault(name, {})[col] = _timed(
+                    t, f"k = getattr(__import__({mod!r}), {c.kernel!r})\n", name, c, runs, expect[name],
+                    f"{board} {col} {name}")
+            # viper: the kernel as a loaded model binds it (validated once at load, as model.py does)
+            opcode = 0x109 if c.kernel == "fully_connected_sparse" else 9
+            res[name][viper_col(board)] = _timed(
+                t, f"from edgeloop import viperkernels as vk\nk = vk.bind({opcode}, blob, arena, a)\n", name, c,
+                runs, expect[name], f"{board} viper {name}")
+            t.exec(f"import os\nos.remove('bs_{name}.blob')\nos.remove('bs_{name}.arena')")
     return res
 
 
@@ -120,7 +150,7 @@ def main(argv=None) -> int:
     for board in a.boards:
         for name, row in bench_board(board, cases, expect, a.runs).items():
             table[name].update(row)
-        cols += [c for c, _, _ in BOARD_BUILDS[board]]
+        cols += [c for c, _, _ in BOARD_BUILDS[board]] + [viper_col(board)]
     print(f"\nFULLY_CONNECTED {DEPTH}x{UNITS}, instructions per call (qemu -icount shift=0, through MicroPython, "
           "outputs checked)")
     print(f"{'zeros':>6} {'nonzero MACs':>13} {'build':>16} {'dense':>9} {'sparse':>9} {'dense/MAC':>10} "
