@@ -1,9 +1,10 @@
 """edgeloop.profile on real MicroPython: for every zoo model (and digits_cnn pruned to 80% with sparse
-weights) on every backend of the unix port, the ops and MACs it reports are `edgeloop inspect`'s, the
-model's output afterwards is the host reference's, its per-op times add up to the whole predict() (C
-and viper: they allocate nothing, so no GC pause lands on one and not the other); on the emulated
-Cortex-M3 under `qemu -icount shift=0` the figures repeat to the tick, so the per-op sum is checked
-against predict() to the instruction budget of predict()'s own overhead."""
+weights) on every backend of the unix port (and pure Python on stock MicroPython), the ops and MACs it
+reports are `edgeloop inspect`'s, the model's output afterwards is the host reference's, its per-op
+times add up to the whole predict() (C and viper: they allocate nothing, so no GC pause lands on one
+and not the other); on the emulated Cortex-M3 under `qemu -icount shift=0` the figures repeat to the
+tick, so the per-op sum is checked against predict() to the instruction budget of predict()'s own
+overhead."""
 from __future__ import annotations
 
 import json
@@ -29,15 +30,28 @@ for name in {names!r}:
     print('PF', json.dumps([name, m.backend, p, after, y]))
 m = edgeloop.load('pf_digits_cnn.elm', {backend!r})
 x = open('pf_digits_cnn.in', 'rb').read()
-s = min(sum(r[2] for r in profile.profile(m, x, {sum_runs})) for _ in range(5))
-w = min(profile.predict_ticks(m, x, {sum_runs}) for _ in range(5))
-print('PF-SUM', s, w, json.dumps([[r[2] for r in profile.profile(m, x, {sum_runs})] for _ in range(2)]))
 for bad in ((x, 0), (x[:3], 1), ([0] * len(x), 1)):
     try:
         profile.profile(m, bad[0], bad[1])
         print('PF-ERR none')
     except ValueError as e:
         print('PF-ERR', e)
+"""
+
+# digits_cnn's per-op ticks and whole predict(), the best of five of each, interleaved (so a slow spell of a
+# shared machine hits both); then two profiles back to back
+SUM_CODE = """
+import edgeloop, json
+from edgeloop import profile
+m = edgeloop.load('pf_digits_cnn.elm', {backend!r})
+x = open('pf_digits_cnn.in', 'rb').read()
+best, w = None, None
+for _ in range(5):
+    p = [r[2] for r in profile.profile(m, x, {runs})]
+    best = p if best is None else [min(a, b) for a, b in zip(best, p)]
+    t = profile.predict_ticks(m, x, {runs})
+    w = t if w is None else min(w, t)
+print('PF-SUM', sum(best), w, json.dumps([[r[2] for r in profile.profile(m, x, {runs})] for _ in range(2)]))
 """
 
 
@@ -60,19 +74,24 @@ def _entry(name, elm):
     return elm, [(op.name, inspect.op_macs(g, op)) for op in g.ops], x.tobytes(), reference.run(g, x).tobytes()
 
 
-def _run(t, models, backend, runs, sum_runs, timeout=300):
+def _run(t, models, backend, runs, timeout=300):
     t.put_many([f for n, (elm, _, x, _) in models.items() for f in ((elm, f"pf_{n}.elm"), (x, f"pf_{n}.in"))])
-    out = t.exec(DEVICE_CODE.format(names=list(models), backend=backend, runs=runs, sum_runs=sum_runs),
-                 timeout=timeout).splitlines()
+    out = t.exec(DEVICE_CODE.format(names=list(models), backend=backend, runs=runs), timeout=timeout).splitlines()
     res = {}
     for ln in out:
         if ln.startswith("PF "):
             name, used, prof, after, y = json.loads(ln[3:])
             assert used == backend
             res[name] = (prof, bytes.fromhex(after), bytes.fromhex(y))
-    s, w, twice = [ln.split(None, 3) for ln in out if ln.startswith("PF-SUM")][0][1:]
     errs = [ln[7:] for ln in out if ln.startswith("PF-ERR")]
-    return res, int(s), int(w), json.loads(twice), errs
+    return res, errs
+
+
+def _sum(t, backend, runs):
+    """(digits_cnn's per-op ticks summed, predict() ticks, two profiles' per-op ticks)."""
+    out = t.exec(SUM_CODE.format(backend=backend, runs=runs), timeout=300)
+    s, w, twice = [ln.split(None, 3) for ln in out.splitlines() if ln.startswith("PF-SUM")][0][1:]
+    return int(s), int(w), json.loads(twice)
 
 
 def _check(models, res, errs):
@@ -86,14 +105,22 @@ def _check(models, res, errs):
     assert errs[1].startswith("input has 3 bytes") and "input must be int8 bytes" in errs[2], errs
 
 
-@pytest.mark.parametrize("backend", ["c", "viper", "python"])
-def test_profile_unix(unix_target, models, backend):
-    runs, sum_runs = {"c": (20, 50), "viper": (5, 5), "python": (1, 2)}[backend]
-    res, s, w, _, errs = _run(unix_target, models, backend, runs, sum_runs)
+@pytest.mark.parametrize("target, backend", [("unix", "c"), ("unix", "viper"), ("unix", "python"),
+                                             ("stock", "python")])
+def test_profile_unix(request, models, target, backend):
+    """The unix port's three backends, and stock MicroPython (no C module: predict's Python op loop)."""
+    runs = {"c": 20, "viper": 5, "python": 1}[backend]
+    t = request.getfixturevalue(f"{target}_target")
+    res, errs = _run(t, models, backend, runs)
     _check(models, res, errs)
-    if backend != "python":  # the pure-Python kernels allocate: GC pauses land on whichever op triggers them
-        # wall clock on a shared machine: the best of five of each; predict() adds its input copy and bookkeeping
-        assert 0.6 * w <= s <= 1.15 * w, (s, w)
+    if backend == "python":  # the pure-Python kernels allocate: GC pauses land on whichever op triggers them
+        return
+    # wall clock on a machine shared with other jobs: up to three tries; predict() adds its input copy and
+    # bookkeeping, each op timed from Python pays a call that predict()'s C loop does not
+    tries = []
+    while len(tries) < 3 and not any(0.7 * w <= s <= 1.2 * w for s, w in tries):
+        tries.append(_sum(t, backend, 100 if backend == "c" else 20)[:2])
+    assert any(0.7 * w <= s <= 1.2 * w for s, w in tries), tries
 
 
 @pytest.mark.qemu
@@ -104,7 +131,8 @@ def test_profile_icount_exact():
     one = {n: _entry(n, (REPO / "models" / n / f"{n}.elm").read_bytes()) for n in ("digits_cnn", "digits_mlp")}
     with open_target("qemu-arm", icount=True) as t:
         t.install_runtime()
-        res, s, w, twice, errs = _run(t, one, "c", 10, 20)
+        res, errs = _run(t, one, "c", 10)
+        s, w, twice = _sum(t, "c", 20)
     _check(one, res, errs)
     # a tick is 1000 instructions: where in it the timing starts decides +-1
     assert all(abs(a - b) <= 1 for a, b in zip(*twice)), twice
