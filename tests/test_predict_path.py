@@ -28,6 +28,14 @@ _edgeloop.run(b'xy', bytearray(3), (k, array('i', [5]), k, array('i', [6])))
 print('run', seen)
 print('run errors', err(_edgeloop.run, b'', b'', [k, array('i', [1])]), err(_edgeloop.run, b'', b'', (k,)),
       err(_edgeloop.run, b'', bytearray(1), (_edgeloop.fully_connected, array('i', [0]))))
+arena = bytearray(6)
+seen.clear()
+_edgeloop.run(b'', arena, (k, array('i', [7])), memoryview(arena)[1:4], b'xyzw')
+print('run copy', bytes(arena), seen)
+print('run copy errors', err(_edgeloop.run, b'', arena, (), memoryview(arena)[1:4], [1, 2, 3]),
+      err(_edgeloop.run, b'', arena, (), memoryview(arena)[1:4], b'xy'),
+      err(_edgeloop.run, b'', arena, (), memoryview(arena)[1:4]),
+      err(_edgeloop.run, b'', arena, (), b'abc', b'xyz'))
 """
 
 
@@ -40,3 +48,7 @@ def test_run_and_copy(unix_target):
     assert "run [(2, 3, 5), (2, 3, 6)]" in out
     # a list (mutable under the loop), a kernel without args, a kernel's own word check
     assert "run errors TypeError ValueError ValueError" in out
+    # with an input view: x copied into it first, then the ops
+    assert "run copy b'\\x00xyz\\x00\\x00' [(0, 6, 7)]" in out
+    # x without the buffer protocol, x shorter than the view, a view without x, a read-only view
+    assert "run copy errors ValueError ValueError TypeError TypeError" in out

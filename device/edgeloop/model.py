@@ -4,9 +4,9 @@
 # predict() is the hot path. MicroPython allocates a function's frame on the heap, on every call, when
 # its locals + value stack + try blocks exceed 11 words, and the allocator scans the heap for room from
 # its first hole (digits_mlp on x86 with four models loaded: 56k instructions per inference instead of
-# 20k). So predict() and _copy_in() (the try block: 3 words) stay within 11 words each: predict() reuses
-# its argument x as a variable and keeps the start time in an array. The op loop and the copies are
-# _edgeloop.run / copy where the C module is present. Their state is one tuple
+# 20k). So predict() stays within 11 words: it reuses its argument x as a variable, keeps the start time
+# in an array and leaves the try block of the input copy to _edgeloop.run, which copies the input and
+# runs the ops in C where the C module is present (_run otherwise). Its state is one tuple
 # (self._hot: instance attribute loads are map lookups, stores on a class with properties also look
 # the class up) and arrays.
 import time
@@ -15,10 +15,11 @@ from micropython import const
 
 from . import backend
 
-try:  # the op loop and the buffer copy in C (run is generic: it calls whichever kernels it is given)
+try:  # the input copy + op loop, and the output copy, in C (run calls whichever kernels it is given)
     from _edgeloop import run as _c_run, copy as _c_copy
 except ImportError:
     _c_run = _c_copy = None
+_copy = _c_copy or backend.copier()
 
 _ticks_us = time.ticks_us
 _ticks_diff = time.ticks_diff
@@ -57,7 +58,7 @@ class Model:
         self._self_test = info["self_test"]
         self._meta_span = info["meta"]
         self._meta = None
-        self._copy = _c_copy or backend.copier()
+        self._copy = _copy
         mv = memoryview(self.arena)
         self._in = mv[t_in.offset:t_in.offset + t_in.nbytes]
         self._out = mv[t_out.offset:t_out.offset + t_out.nbytes]
@@ -99,8 +100,10 @@ class Model:
         """One inference on int8 input bytes `x` (bytes, bytearray, array('b'), memoryview).
         Returns `out` filled with the int8 output, or a view of the output the next call overwrites."""
         h = self._hot
-        _copy_in(h, x)
-        h[10](h[0], h[1], h[2])
+        if len(x) != h[5]:
+            raise ValueError("input has %d bytes, the model takes %d" % (len(x), h[5]))
+        h[9][2] = _ticks_us()  # type: ignore[call-overload]  # ticks are small ints on the device
+        h[10](h[0], h[1], h[2], h[3], x)  # copies x into the input view, runs the ops
         x = h[9]  # x was copied: its slot is reused
         i = x[0]
         h[8][i] = _ticks_diff(_ticks_us(), x[2])
@@ -193,19 +196,14 @@ class Model:
 
 # h: (blob, arena, (kernel, args, kernel, args, ...), input view, copy, input size, output view,
 #     output size, latency ring, [next latency slot, runs, start time], run)
-def _copy_in(h, x):
-    h[9][2] = _ticks_us()
-    if len(x) != h[5]:
-        raise ValueError("input has %d bytes, the model takes %d" % (len(x), h[5]))
+# (h is built in Model.__init__; predict() indexes it)
+def _run(blob, arena, calls, xin, x):
+    """_edgeloop.run where the C module is absent (its frame is over 11 words: slower, same result)."""
     try:
-        h[4](h[3], x, h[5])
+        _copy(xin, x, len(xin))
     except TypeError:
         raise ValueError("input must be int8 bytes (bytes, bytearray, array('b'), memoryview); "
                          "use predict_float() for floats")
-
-
-def _run(blob, arena, calls):
-    """_edgeloop.run where the C module is absent."""
     i = 0
     while i < len(calls):
         calls[i](blob, arena, calls[i + 1])

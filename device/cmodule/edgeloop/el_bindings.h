@@ -60,27 +60,56 @@ EL_KERNEL_BINDING(add)
 EL_KERNEL_BINDING(softmax)
 EL_KERNEL_BINDING(logistic)
 
-// run(blob, arena, calls): calls[i](blob, arena, calls[i + 1]) for i = 0, 2, 4, ... of a tuple (kernel,
-// args, kernel, args, ...): a model's ops in one C loop instead of a Python loop (Model.predict; each
-// kernel still validates its words). A tuple, so that a callee cannot resize it under the loop.
-static mp_obj_t el_run_fn(mp_obj_t blob_in, mp_obj_t arena_in, mp_obj_t calls_in) {
-    if (!mp_obj_is_type(calls_in, &mp_type_tuple)) {
+// el_move(d, s, n): memmove without libc (natmods have none).
+static void el_move(uint8_t *d, const uint8_t *s, size_t n) {
+    if (d > s && d < s + n) {
+        for (size_t i = n; i-- > 0;) {
+            d[i] = s[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; ++i) {
+            d[i] = s[i];
+        }
+    }
+}
+
+// run(blob, arena, calls[, input, x]): with `input` and `x`, first copies len(input) bytes of x into
+// `input` (the model's input view), then calls[i](blob, arena, calls[i + 1]) for i = 0, 2, 4, ... of a
+// tuple (kernel, args, kernel, args, ...): Model.predict's copy and op loop in one C call instead of
+// Python (each kernel still validates its words). A tuple, so that a callee cannot resize it.
+static mp_obj_t el_run_fn(size_t n_args, const mp_obj_t *args) {
+    if (!mp_obj_is_type(args[2], &mp_type_tuple)) {
         mp_raise_TypeError(MP_ERROR_TEXT("calls must be a tuple"));
     }
     size_t n;
     mp_obj_t *items;
-    mp_obj_get_array(calls_in, &n, &items);
+    mp_obj_get_array(args[2], &n, &items);
     if ((n & 1) != 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("calls must pair each kernel with its args"));
     }
-    mp_obj_t args[3] = {blob_in, arena_in, mp_const_none};
+    if (n_args == 4) {
+        mp_raise_TypeError(MP_ERROR_TEXT("run takes the input view and x together"));
+    }
+    if (n_args == 5) {
+        mp_buffer_info_t dst, src;
+        mp_get_buffer_raise(args[3], &dst, MP_BUFFER_WRITE);
+        if (!mp_get_buffer(args[4], &src, MP_BUFFER_READ)) {
+            mp_raise_ValueError(MP_ERROR_TEXT("input must be int8 bytes (bytes, bytearray, array('b'), "
+                                              "memoryview); use predict_float() for floats"));
+        }
+        if (src.len < dst.len) {
+            mp_raise_ValueError(MP_ERROR_TEXT("input has fewer bytes than the model takes"));
+        }
+        el_move((uint8_t *)dst.buf, (const uint8_t *)src.buf, dst.len);
+    }
+    mp_obj_t call[3] = {args[0], args[1], mp_const_none};
     for (size_t i = 0; i < n; i += 2) {
-        args[2] = items[i + 1];
-        mp_call_function_n_kw(items[i], 3, 0, args);
+        call[2] = items[i + 1];
+        mp_call_function_n_kw(items[i], 3, 0, call);
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_3(el_run_obj, el_run_fn);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(el_run_obj, 3, 5, el_run_fn);
 
 // copy(dst, src, n): the first n bytes of buffer src into buffer dst (TypeError for objects without the
 // buffer protocol, ValueError when n exceeds either); overlapping buffers are fine.
@@ -92,17 +121,7 @@ static mp_obj_t el_copy_fn(mp_obj_t dst_in, mp_obj_t src_in, mp_obj_t n_in) {
     if (n < 0 || (size_t)n > dst.len || (size_t)n > src.len) {
         mp_raise_ValueError(MP_ERROR_TEXT("copy: n is negative or exceeds a buffer"));
     }
-    uint8_t *d = (uint8_t *)dst.buf;
-    const uint8_t *s = (const uint8_t *)src.buf;
-    if (d > s && d < s + n) {  // no libc in a natmod: memmove by hand
-        for (mp_int_t i = n; i-- > 0;) {
-            d[i] = s[i];
-        }
-    } else {
-        for (mp_int_t i = 0; i < n; ++i) {
-            d[i] = s[i];
-        }
-    }
+    el_move((uint8_t *)dst.buf, (const uint8_t *)src.buf, (size_t)n);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(el_copy_obj, el_copy_fn);
