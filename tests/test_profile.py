@@ -165,3 +165,21 @@ def test_diag_profile_cli(tmp_path):
                      (["--model", str(elm), "--profile", "--runs", "0"], "--profile needs --runs >= 1")):
         r = subprocess.run(cmd + bad, capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert r.returncode == 1 and msg in r.stderr, (r.returncode, r.stderr)
+
+
+@pytest.mark.qemu
+def test_bench_models_m0(capsys):
+    """benchmarks/bench_models.py end to end on the smallest board (qemu-m0, 160 KB heap), both builds:
+    the outputs match the host reference (the script raises otherwise) and vibration_ae's 24 KB blob
+    still fits next to the natmod."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("el_bench_models", REPO / "benchmarks" / "bench_models.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--boards", "qemu-m0", "--models", "digits_mlp", "vibration_ae", "--runs", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln.split("|")[3:-1] for ln in out.splitlines() if ln.startswith("| whole predict()")]
+    assert len(rows) == 2 and "no fit" not in out, out
+    for row in rows:  # M0 usermod, armv6m natmod: 4-15 instructions per MAC for these small models
+        assert all(4 < float(v.strip().strip("*")) < 15 for v in row), row
