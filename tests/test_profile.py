@@ -107,7 +107,7 @@ def _check(models, res, errs):
 
 @pytest.mark.parametrize("target, backend", [("unix", "c"), ("unix", "viper"), ("unix", "python"),
                                              ("stock", "python")])
-def test_profile_unix(request, models, target, backend):
+def test_profile_local(request, models, target, backend):
     """The unix port's three backends, and stock MicroPython (no C module: predict's Python op loop)."""
     runs = {"c": 20, "viper": 5, "python": 1}[backend]
     t = request.getfixturevalue(f"{target}_target")
