@@ -102,7 +102,9 @@ class Model:
         h = self._hot
         if len(x) != h[5]:
             raise ValueError("input has %d bytes, the model takes %d" % (len(x), h[5]))
-        h[9][2] = _ticks_us()  # type: ignore[call-overload]  # ticks are small ints on the device
+        # the start time: 64-bit ports' ticks exceed the int32 slot, which keeps them mod 2^32; their
+        # ticks period (2^62) is a multiple of 2^32, so the latency, stored mod 2^32 too, is exact
+        h[9][2] = _ticks_us()  # type: ignore[call-overload]
         h[10](h[0], h[1], h[2], h[3], x)  # copies x into the input view, runs the ops
         x = h[9]  # x was copied: its slot is reused
         i = x[0]
