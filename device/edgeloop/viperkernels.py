@@ -15,52 +15,103 @@
 # multiply below is written in 16-bit limbs that never overflow either width.
 import micropython
 from array import array
+from micropython import const
 
 from . import pykernels as _py
 
-# CONV_2D-shaped argument words (el_kernels.h EL_CONV_*); FULLY_CONNECTED is mapped onto them.
-_fc_as_conv = array("i", [0] * 24)
-# Per-pixel int32 accumulators of DEPTHWISE_CONV_2D, grown on first use (then never reallocated).
-_dw_acc = array("i", [0] * 64)
+# Requantization words (`rq`, one array per bound op): the kernels accumulate a run of outputs' int32
+# sums into rq[_RQ:], set rq[_YO], then one _requant_store call requantizes and stores the whole run.
+_YO = const(0)  # arena offset of the run's first output
+_N = const(1)  # outputs per run (out_c, or units)
+_ZP = const(2)  # output zero point
+_LO = const(3)  # activation clamp
+_HI = const(4)
+_B = const(5)  # int32 word index of the bias in the blob, or -1
+_M = const(6)  # word index of the multipliers
+_S = const(7)  # word index of the shifts
+_PC = const(8)  # 1: one multiplier/shift per output; 0: one for all
+_RQ = const(9)  # first accumulator
+
+
+def _rq_words(n, out_zp, lo, hi, b_off, m_off, s_off, per_channel):
+    rq = array("i", [0] * (_RQ + n))
+    rq[_N] = n
+    rq[_ZP] = out_zp
+    rq[_LO] = lo
+    rq[_HI] = hi
+    rq[_B] = -1 if b_off == -1 else b_off >> 2
+    rq[_M] = m_off >> 2
+    rq[_S] = s_off >> 2
+    rq[_PC] = per_channel
+    return rq
 
 
 @micropython.viper
-def _requant(acc: int, m: int, s: int) -> int:
-    # TFLM MultiplyByQuantizedMultiplier(acc, m, s) for 0 <= m < 2^31, -31 <= s <= 30, int32 wrap.
-    # (Only called from Python-level tests; the kernels inline the same code, since a viper-to-viper
-    # call would box its int32 arguments on the heap.)
+def _requant_store(blob, arena, rqa):
+    # arena[yo + i] = clamp(MultiplyByQuantizedMultiplier(acc[i] + bias[i], m, s) + zp) for i < n.
+    # TFLM's fixed-point multiply for 0 <= m < 2^31, -31 <= s <= 30 with int32 wrap, in 16-bit limbs.
+    # One call per run of outputs: the ~430-instruction call is shared by out_c outputs. (rqa stays an
+    # object: a ptr argument would be boxed as an address; ptr32 loads zero-extend on 64-bit viper, so
+    # every word that can be negative is sign-extended.)
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    if s > 0:
-        acc = (((acc << s) & wmask) ^ sbit) - sbit
-    neg = acc < 0
-    ua = uint(0 - acc) if neg else uint(acc)
-    ub = uint(m)
-    a0 = ua & 0xFFFF
-    a1 = ua >> 16
-    b0 = ub & 0xFFFF
-    b1 = ub >> 16
-    p0 = a0 * b0
-    p1 = a0 * b1
-    p2 = a1 * b0
-    t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
-    w1 = t & 0xFFFF
-    t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + ((a1 * b1) << 0)
-    # t now holds bits 32.. of the product (< 2^30), w1 bits 16..31; add the rounding constant
-    c1 = uint(0x4000) if not neg else uint(0x3FFF)
-    c0 = uint(0) if not neg else uint(0xFFFF)
-    lo = (p0 & 0xFFFF) + c0
-    mid = w1 + c1 + (lo >> 16)
-    hi = t + (mid >> 16)
-    mag = int((hi << 1) | ((mid & 0xFFFF) >> 15))
-    x = 0 - mag if neg else mag
-    if s < 0:
-        e = 0 - s
-        mask = (1 << e) - 1
-        rem = x & mask
-        thr = (mask >> 1) + (1 if x < 0 else 0)
-        x = (x >> e) + (1 if rem > thr else 0)
-    return x
+    rq = ptr32(rqa)
+    b32 = ptr32(blob)
+    a8 = ptr8(arena)
+    yo = rq[_YO]
+    n = rq[_N]
+    out_zp = ((rq[_ZP] & wmask) ^ sbit) - sbit
+    lo = ((rq[_LO] & wmask) ^ sbit) - sbit
+    hi = ((rq[_HI] & wmask) ^ sbit) - sbit
+    b_i = ((rq[_B] & wmask) ^ sbit) - sbit
+    m_i = rq[_M]
+    s_i = rq[_S]
+    pc = rq[_PC]
+    co = 0
+    while co < n:
+        acc = rq[_RQ + co]
+        if b_i != -1:
+            acc += b32[b_i + co]
+        q = co if pc else 0
+        m = b32[m_i + q]
+        s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
+        acc = ((acc & wmask) ^ sbit) - sbit
+        if s > 0:
+            acc = (((acc << s) & wmask) ^ sbit) - sbit
+        neg = acc < 0
+        ua = uint(0 - acc) if neg else uint(acc)
+        ub = uint(m)
+        a0 = ua & 0xFFFF
+        a1 = ua >> 16
+        b0 = ub & 0xFFFF
+        b1 = ub >> 16
+        p0 = a0 * b0
+        p1 = a0 * b1
+        p2 = a1 * b0
+        t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
+        w1 = t & 0xFFFF
+        t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
+        # t holds bits 32.. of the product (< 2^30), w1 bits 16..31; add the rounding constant
+        c1 = uint(0x4000) if not neg else uint(0x3FFF)
+        c0 = uint(0) if not neg else uint(0xFFFF)
+        lo16 = (p0 & 0xFFFF) + c0
+        mid = w1 + c1 + (lo16 >> 16)
+        hi32 = t + (mid >> 16)
+        mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
+        v = 0 - mag if neg else mag
+        if s < 0:
+            e = 0 - s
+            mask = (1 << e) - 1
+            rem = v & mask
+            thr = (mask >> 1) + (1 if v < 0 else 0)
+            v = (v >> e) + (1 if rem > thr else 0)
+        v += out_zp
+        if v < lo:
+            v = lo
+        if v > hi:
+            v = hi
+        a8[yo + co] = v
+        co += 1
 
 
 @micropython.viper
@@ -99,93 +150,53 @@ def _sp_dot(w: ptr8, n: int, x: ptr8, zp: int) -> int:
     return acc
 
 
+# The kernels take one tuple (blob, arena, p, rq): p the validated argument words, rq as above.
+
+
 @micropython.viper
-def _fc_sparse(blob, arena, p: ptr32):
-    # FULLY_CONNECTED with sparse weights over validated args `p` (layout EL_FCS_*, docs/FORMAT.md
-    # encoding 1): one _sp_dot call per output row, requantization inline as in _conv.
+def _fc_sparse(k):
+    # FULLY_CONNECTED with sparse weights (layout EL_FCS_*, docs/FORMAT.md encoding 1): one _sp_dot
+    # call per output row, one _requant_store per batch row.
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    b32 = ptr32(blob)
+    blob = k[0]
+    arena = k[1]
+    p = ptr32(k[2])
+    rqa = k[3]
+    rq = ptr32(rqa)
     c16 = ptr16(blob)
-    a8 = ptr8(arena)
     xbase = int(ptr8(arena)) + p[0]
     out_off = p[1]
     batches = p[2]
     depth = p[3]
     units = p[4]
     in_zp = ((p[5] & wmask) ^ sbit) - sbit
-    out_zp = ((p[6] & wmask) ^ sbit) - sbit
-    lo = ((p[7] & wmask) ^ sbit) - sbit
-    hi = ((p[8] & wmask) ^ sbit) - sbit
-    w_off = p[9]
-    b_off = ((p[10] & wmask) ^ sbit) - sbit
-    m_i = p[11] >> 2
-    s_i = p[12] >> 2
-    per_channel = p[13] != 1
-    cnt0 = w_off >> 1
-    pairs0 = int(ptr8(blob)) + w_off + 4 * ((units + 1) >> 1)
+    cnt0 = p[9] >> 1
+    pairs0 = int(ptr8(blob)) + p[9] + 4 * ((units + 1) >> 1)
     bt = 0
     while bt < batches:
         pw = pairs0
-        yo = out_off + bt * units
         r = 0
         while r < units:
             nb = c16[cnt0 + r] << 2
-            acc = int(_sp_dot(pw, nb, xbase + bt * depth, in_zp))  # type: ignore[arg-type]
+            rq[_RQ + r] = int(_sp_dot(pw, nb, xbase + bt * depth, in_zp))  # type: ignore[arg-type]
             pw += nb
-            if b_off != -1:
-                acc += ((b32[(b_off >> 2) + r] & wmask) ^ sbit) - sbit
-            q = r if per_channel else 0
-            m = b32[m_i + q]
-            s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
-            # ---- MultiplyByQuantizedMultiplier, as _requant above ----
-            acc = ((acc & wmask) ^ sbit) - sbit
-            if s > 0:
-                acc = (((acc << s) & wmask) ^ sbit) - sbit
-            neg = acc < 0
-            ua = uint(0 - acc) if neg else uint(acc)
-            ub = uint(m)
-            a0 = ua & 0xFFFF
-            a1 = ua >> 16
-            b0 = ub & 0xFFFF
-            b1 = ub >> 16
-            p0 = a0 * b0
-            p1 = a0 * b1
-            p2 = a1 * b0
-            t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
-            w1 = t & 0xFFFF
-            t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
-            c1 = uint(0x4000) if not neg else uint(0x3FFF)
-            c0 = uint(0) if not neg else uint(0xFFFF)
-            lo16 = (p0 & 0xFFFF) + c0
-            mid = w1 + c1 + (lo16 >> 16)
-            hi32 = t + (mid >> 16)
-            mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
-            v = 0 - mag if neg else mag
-            if s < 0:
-                e = 0 - s
-                mask = (1 << e) - 1
-                rem = v & mask
-                thr = (mask >> 1) + (1 if v < 0 else 0)
-                v = (v >> e) + (1 if rem > thr else 0)
-            v += out_zp
-            if v < lo:
-                v = lo
-            if v > hi:
-                v = hi
-            a8[yo + r] = v
             r += 1
+        rq[_YO] = out_off + bt * units
+        _requant_store(blob, arena, rqa)
         bt += 1
 
 
 @micropython.viper
-def _conv(blob, arena, p: ptr32, per_channel: int):
-    # CONV_2D over validated args `p` (layout EL_CONV_*); FULLY_CONNECTED arrives as a 1x1 conv.
-    # ptr32 loads zero-extend on 64-bit viper: sign-extend every word that can be negative
+def _conv(k):
+    # CONV_2D (layout EL_CONV_*); FULLY_CONNECTED arrives as a 1x1 conv. One _requant_store per pixel.
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    b32 = ptr32(blob)
-    a8 = ptr8(arena)
+    blob = k[0]
+    arena = k[1]
+    p = ptr32(k[2])
+    rqa = k[3]
+    rq = ptr32(rqa)
     xbase = int(ptr8(arena)) + p[0]
     wbase = int(ptr8(blob)) + p[20]
     out_off = p[1]
@@ -204,19 +215,12 @@ def _conv(blob, arena, p: ptr32, per_channel: int):
     pt = p[14]
     pl = p[15]
     in_zp = ((p[16] & wmask) ^ sbit) - sbit
-    out_zp = ((p[17] & wmask) ^ sbit) - sbit
-    lo = ((p[18] & wmask) ^ sbit) - sbit
-    hi = ((p[19] & wmask) ^ sbit) - sbit
-    b_off = ((p[21] & wmask) ^ sbit) - sbit
-    m_i = p[22] >> 2
-    s_i = p[23] >> 2
     row = k_w * in_c
     fsize = k_h * row
     oy = 0
     while oy < out_h:
         ox = 0
         while ox < out_w:
-            yo = out_off + (oy * out_w + ox) * out_c
             ix0 = ox * sw - pl
             whole_rows = dw == 1 and ix0 >= 0 and ix0 + k_w <= in_w
             co = 0
@@ -240,61 +244,26 @@ def _conv(blob, arena, p: ptr32, per_channel: int):
                                                     in_c, in_zp))
                                 kx += 1
                     ky += 1
-                if b_off != -1:
-                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit
-                q = co if per_channel else 0
-                m = b32[m_i + q]
-                s = ((b32[s_i + q] & wmask) ^ sbit) - sbit
-                # ---- MultiplyByQuantizedMultiplier, as _requant above ----
-                acc = ((acc & wmask) ^ sbit) - sbit
-                if s > 0:
-                    acc = (((acc << s) & wmask) ^ sbit) - sbit
-                neg = acc < 0
-                ua = uint(0 - acc) if neg else uint(acc)
-                ub = uint(m)
-                a0 = ua & 0xFFFF
-                a1 = ua >> 16
-                b0 = ub & 0xFFFF
-                b1 = ub >> 16
-                p0 = a0 * b0
-                p1 = a0 * b1
-                p2 = a1 * b0
-                t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
-                w1 = t & 0xFFFF
-                t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
-                c1 = uint(0x4000) if not neg else uint(0x3FFF)
-                c0 = uint(0) if not neg else uint(0xFFFF)
-                lo16 = (p0 & 0xFFFF) + c0
-                mid = w1 + c1 + (lo16 >> 16)
-                hi32 = t + (mid >> 16)
-                mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
-                v = 0 - mag if neg else mag
-                if s < 0:
-                    e = 0 - s
-                    mask = (1 << e) - 1
-                    rem = v & mask
-                    thr = (mask >> 1) + (1 if v < 0 else 0)
-                    v = (v >> e) + (1 if rem > thr else 0)
-                v += out_zp
-                if v < lo:
-                    v = lo
-                if v > hi:
-                    v = hi
-                a8[yo + co] = v
+                rq[_RQ + co] = acc
                 co += 1
+            rq[_YO] = out_off + (oy * out_w + ox) * out_c
+            _requant_store(blob, arena, rqa)
             ox += 1
         oy += 1
 
 
 @micropython.viper
-def _depthwise(blob, arena, p: ptr32, accbuf):
-    # DEPTHWISE_CONV_2D over validated args `p` (layout EL_DW_*); accbuf: int32 scratch >= out_c.
+def _depthwise(k):
+    # DEPTHWISE_CONV_2D (layout EL_DW_*): _dw_tap adds each in-bounds tap into rq's accumulators,
+    # one _requant_store per pixel.
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    b32 = ptr32(blob)
-    a8 = ptr8(arena)
-    accp = ptr32(accbuf)
-    acca = int(ptr32(accbuf))
+    blob = k[0]
+    arena = k[1]
+    p = ptr32(k[2])
+    rqa = k[3]
+    rq = ptr32(rqa)
+    acca = int(rq) + 4 * _RQ
     xbase = int(ptr8(arena)) + p[0]
     wbase = int(ptr8(blob)) + p[21]
     out_off = p[1]
@@ -314,20 +283,13 @@ def _depthwise(blob, arena, p: ptr32, accbuf):
     pl = p[15]
     dm = p[16]
     in_zp = ((p[17] & wmask) ^ sbit) - sbit
-    out_zp = ((p[18] & wmask) ^ sbit) - sbit
-    lo = ((p[19] & wmask) ^ sbit) - sbit
-    hi = ((p[20] & wmask) ^ sbit) - sbit
-    b_off = ((p[22] & wmask) ^ sbit) - sbit
-    m_i = p[23] >> 2
-    s_i = p[24] >> 2
     oy = 0
     while oy < out_h:
         ox = 0
         while ox < out_w:
-            yo = out_off + (oy * out_w + ox) * out_c
             co = 0
             while co < out_c:
-                accp[co] = 0
+                rq[_RQ + co] = 0
                 co += 1
             ky = 0
             while ky < k_h:
@@ -342,96 +304,15 @@ def _depthwise(blob, arena, p: ptr32, accbuf):
                                     in_c, dm, in_zp)
                         kx += 1
                 ky += 1
-            co = 0
-            while co < out_c:
-                acc = ((accp[co] & wmask) ^ sbit) - sbit
-                if b_off != -1:
-                    acc += ((b32[(b_off >> 2) + co] & wmask) ^ sbit) - sbit
-                m = b32[m_i + co]
-                s = ((b32[s_i + co] & wmask) ^ sbit) - sbit
-                # ---- MultiplyByQuantizedMultiplier, as _requant above ----
-                acc = ((acc & wmask) ^ sbit) - sbit
-                if s > 0:
-                    acc = (((acc << s) & wmask) ^ sbit) - sbit
-                neg = acc < 0
-                ua = uint(0 - acc) if neg else uint(acc)
-                ub = uint(m)
-                a0 = ua & 0xFFFF
-                a1 = ua >> 16
-                b0 = ub & 0xFFFF
-                b1 = ub >> 16
-                p0 = a0 * b0
-                p1 = a0 * b1
-                p2 = a1 * b0
-                t = (p0 >> 16) + (p1 & 0xFFFF) + (p2 & 0xFFFF)
-                w1 = t & 0xFFFF
-                t = (t >> 16) + (p1 >> 16) + (p2 >> 16) + a1 * b1
-                c1 = uint(0x4000) if not neg else uint(0x3FFF)
-                c0 = uint(0) if not neg else uint(0xFFFF)
-                lo16 = (p0 & 0xFFFF) + c0
-                mid = w1 + c1 + (lo16 >> 16)
-                hi32 = t + (mid >> 16)
-                mag = int((hi32 << 1) | ((mid & 0xFFFF) >> 15))
-                v = 0 - mag if neg else mag
-                if s < 0:
-                    e = 0 - s
-                    mask = (1 << e) - 1
-                    rem = v & mask
-                    thr = (mask >> 1) + (1 if v < 0 else 0)
-                    v = (v >> e) + (1 if rem > thr else 0)
-                v += out_zp
-                if v < lo:
-                    v = lo
-                if v > hi:
-                    v = hi
-                a8[yo + co] = v
-                co += 1
+            rq[_YO] = out_off + (oy * out_w + ox) * out_c
+            _requant_store(blob, arena, rqa)
             ox += 1
         oy += 1
 
 
-def bind(opcode, blob, arena, a):
-    """A kernel for this one op of a loaded model: validated once here, then called on every inference
-    with a private copy of its argument words (so nothing can change them after the check)."""
-    if opcode == 9:
-        _py.check_fully_connected(blob, arena, a)
-        p = _fc_words(a)
-        per_channel = 0 if a[13] == 1 else 1
-        return lambda b, ar, x: _conv(blob, arena, p, per_channel)  # type: ignore[arg-type]
-    if opcode == 3:
-        _py.check_conv_2d(blob, arena, a)
-        p = array("i", a)
-        return lambda b, ar, x: _conv(blob, arena, p, 1)  # type: ignore[arg-type]
-    if opcode == 0x109:
-        _py.check_fully_connected_sparse(blob, arena, a)
-        p = array("i", a)
-        return lambda b, ar, x: _fc_sparse(blob, arena, p)  # type: ignore[arg-type]
-    if opcode == 4:
-        _py.check_depthwise_conv_2d(blob, arena, a)
-        p = array("i", a)
-        acc = array("i", [0] * a[7])
-        return lambda b, ar, x: _depthwise(blob, arena, p, acc)  # type: ignore[arg-type]
-    return None
-
-
-def conv_2d(blob, arena, a):
-    _py.check_conv_2d(blob, arena, a)
-    _conv(blob, arena, a, 1)  # type: ignore[arg-type]
-
-
-def depthwise_conv_2d(blob, arena, a):
-    global _dw_acc
-    _py.check_depthwise_conv_2d(blob, arena, a)
-    if len(_dw_acc) < a[7]:
-        _dw_acc = array("i", [0] * a[7])
-    _depthwise(blob, arena, a, _dw_acc)  # type: ignore[arg-type]
-
-
-def _fc_words(a, p=None):
+def _fc_words(a):
     # FULLY_CONNECTED words mapped onto CONV_2D's: [batches, 1, depth] in, 1x1 filter, [batches, 1, units] out
-    if p is None:
-        p = array("i", [0] * 24)
-    # [batches, 1, depth] input, 1x1 filter, [batches, 1, units] output
+    p = array("i", [0] * 24)
     p[0] = a[0]
     p[1] = a[1]
     p[2] = a[2]
@@ -453,14 +334,57 @@ def _fc_words(a, p=None):
     return p
 
 
+def _context(opcode, blob, arena, a):
+    # (kernel, (blob, arena, private argument words, requantization words)) for a validated op
+    if opcode == 9 or opcode == 0x109:
+        # in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq
+        rq = _rq_words(a[4], a[6], a[7], a[8], a[10], a[11], a[12], 0 if a[13] == 1 else 1)
+        if opcode == 9:
+            return _conv, (blob, arena, _fc_words(a), rq)
+        return _fc_sparse, (blob, arena, array("i", a), rq)
+    if opcode == 3:
+        return _conv, (blob, arena, array("i", a), _rq_words(a[7], a[17], a[18], a[19], a[21], a[22], a[23], 1))
+    return _depthwise, (blob, arena, array("i", a), _rq_words(a[7], a[18], a[19], a[20], a[22], a[23], a[24], 1))
+
+
+def bind(opcode, blob, arena, a):
+    """A kernel for this one op of a loaded model: validated once here, then called on every inference
+    with a private copy of its argument words (so nothing can change them after the check)."""
+    check = _CHECKS.get(opcode)
+    if check is None:
+        return None
+    check(blob, arena, a)
+    kernel, k = _context(opcode, blob, arena, a)
+    # two closed-over values: a closure call with more than 5 (closed + passed) arguments puts them
+    # on the heap
+    return lambda b, ar, x: kernel(k)
+
+
+_CHECKS = {9: _py.check_fully_connected, 0x109: _py.check_fully_connected_sparse, 3: _py.check_conv_2d,
+           4: _py.check_depthwise_conv_2d}
+
+
+def _run(opcode, blob, arena, a):
+    # the module-level kernels validate on every call, as the C ones do (and allocate their words)
+    _CHECKS[opcode](blob, arena, a)
+    kernel, k = _context(opcode, blob, arena, a)
+    kernel(k)
+
+
 def fully_connected(blob, arena, a):
-    _py.check_fully_connected(blob, arena, a)
-    _conv(blob, arena, _fc_words(a, _fc_as_conv), 0 if a[13] == 1 else 1)  # type: ignore[arg-type]
+    _run(9, blob, arena, a)
 
 
 def fully_connected_sparse(blob, arena, a):
-    _py.check_fully_connected_sparse(blob, arena, a)
-    _fc_sparse(blob, arena, a)  # type: ignore[arg-type]
+    _run(0x109, blob, arena, a)
+
+
+def conv_2d(blob, arena, a):
+    _run(3, blob, arena, a)
+
+
+def depthwise_conv_2d(blob, arena, a):
+    _run(4, blob, arena, a)
 
 
 # The remaining ops cost little next to the MACs: the pure-Python kernels serve them.
