@@ -31,7 +31,7 @@ EL_HOT
 #define EL_RT 32            // rows per tile; the armv7m assembly assumes 32 (128 bytes per acc row)
 #define EL_MAX_P 4
 
-// Arguments of a micro-kernel call (the assembly reads the fields at offsets 0, 4, ..., 24).
+// Arguments of a micro-kernel call (the assembly reads the fields at offsets 0, 4, ..., 40).
 typedef struct {
     const int32_t *x;   // panel [kc][P]
     const int8_t *w;    // row 0 of the tile, at the chunk's first tap
@@ -40,6 +40,12 @@ typedef struct {
     int32_t kc;         // taps in this chunk, >= 1 (<= kc_max)
     uint32_t *acc;      // acc[p * EL_RT + row]
     int32_t first;      // 1: store the sums, 0: add them
+    // Only the RISC-V conv kernel reads these: with rq != NULL (last chunk, 4 pixels, table entries with
+    // e >= 2) it requantizes in its epilogue into y[p * ystride + row] instead of storing the sums.
+    const el_rqe_t *rq; // table entry of the tile's row 0
+    int8_t *y;          // output of pixel 0, row 0
+    int32_t ystride;
+    const int32_t *zlh; // {zp, lo, hi}
 } el_mk_args;
 
 typedef void (*el_micro_fn)(const el_mk_args *a);
@@ -640,7 +646,39 @@ __attribute__((naked)) static void el_micro_rv_r8p1(const el_mk_args *a) {
 // CONV_2D: 4 rows x 4 pixels, 4 taps per loop turn (166 instructions / 64 MACs): all 28 registers.
 // Rows a1 a2 a3 a4, pixels' x' a5 a6 a7 t2, w t3, product t4, x t0, end t1, sums s0-s11 t5 t6 ra a0
 // (row r, pixel p). Frame (above the saved registers): 52 args, 56 groups left, 60 weight cursor,
-// 64 acc cursor.
+// 64 acc cursor, 68 table cursor (0: store the sums), 72 output cursor, 76 ystride, 80 zp, 84 lo, 88 hi.
+//
+// With args->rq the epilogue requantizes the 16 sums in place (as el_requant_rv4, 16 instructions per
+// output) instead of storing them for a separate pass: that saves the 16 stores, the 16 loads and the
+// pass's loop overhead. Registers there: the sums, entry t2 bias, t3 mult, t4 K's high word, a5 shift,
+// a1-a4 the pixels' outputs, a6 lo, a7 hi, t0 t1 work, zp in s0 once the first output has freed it.
+#define EL_RV_RQ_OUT(S, y, row, zp_load) \
+    "add " #S ", " #S ", t2\n"       /* x = acc + bias */ \
+    "mul t0, " #S ", t3\n" \
+    "mulh t1, " #S ", t3\n" \
+    "srai " #S ", " #S ", 31\n" \
+    "add t1, t1, " #S "\n" \
+    "ori " #S ", " #S ", 1\n" \
+    "slli " #S ", " #S ", 30\n"      /* L = 2^30 - [x < 0] * 2^31 */ \
+    "add " #S ", t0, " #S "\n" \
+    "sltu " #S ", " #S ", t0\n"      /* carry of lo + L */ \
+    "add t1, t1, " #S "\n" \
+    zp_load \
+    "add t1, t1, t4\n" \
+    "sra t1, t1, a5\n" \
+    "add t1, t1, s0\n" \
+    "bge t1, a6, 21f\n" \
+    "mv t1, a6\n" \
+    "21:\n" \
+    "bge a7, t1, 22f\n" \
+    "mv t1, a7\n" \
+    "22:\n" \
+    "sb t1, " #row "(" #y ")\n"
+// table entry of row r (1..3) of the group; 68(sp) already points at the next group's entries
+#define EL_RV_RQ_ENTRY(r) \
+    "lw t0, 68(sp)\n" \
+    "lw t2, " #r "*20-80(t0)\n" "lw t3, " #r "*20-76(t0)\n" "lw t4, " #r "*20-68(t0)\n" \
+    "lw a5, " #r "*20-64(t0)\n"
 #define EL_RV_CV_ROW(w, off, s0, s1, s2, s3) \
     "lb t3, " #off "(" #w ")\n" \
     "mul t4, t3, a5\n" "add " #s0 ", " #s0 ", t4\n" \
@@ -656,7 +694,7 @@ __attribute__((naked)) static void el_micro_rv_r8p1(const el_mk_args *a) {
     EL_RV_CV_ROW(a3, j, s8, s9, s10, s11) EL_RV_CV_ROW(a4, j, t5, t6, ra, a0)
 __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
     __asm__ volatile(
-        "addi sp, sp, -16\n"
+        "addi sp, sp, -32\n"
         EL_RV_SAVE
         "sw a0, 52(sp)\n"
         "lw t0, 12(a0)\n"
@@ -665,6 +703,15 @@ __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
         "sw t0, 60(sp)\n"
         "lw t0, 20(a0)\n"
         "sw t0, 64(sp)\n"
+        "lw t0, 28(a0)\n"
+        "sw t0, 68(sp)\n"
+        "beqz t0, 1f\n"
+        "lw t0, 32(a0)\n" "sw t0, 72(sp)\n"
+        "lw t0, 36(a0)\n" "sw t0, 76(sp)\n"
+        "lw t1, 40(a0)\n"
+        "lw t0, 0(t1)\n" "sw t0, 80(sp)\n"
+        "lw t0, 4(t1)\n" "sw t0, 84(sp)\n"
+        "lw t0, 8(t1)\n" "sw t0, 88(sp)\n"
         "1:\n"
         "lw t0, 52(sp)\n"
         "lw a1, 60(sp)\n"
@@ -724,12 +771,15 @@ __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
         EL_RV_CV_ADD(t5, 12) EL_RV_CV_ADD(t6, 140) EL_RV_CV_ADD(ra, 268) EL_RV_CV_ADD(a0, 396)
 #undef EL_RV_CV_ADD
         "6:\n"
+        "lw t0, 68(sp)\n"
+        "bnez t0, 9f\n"
 #define EL_RV_CV_PUT(reg, off) "sw " #reg ", " #off "(t1)\n"
         EL_RV_CV_PUT(s0, 0) EL_RV_CV_PUT(s1, 128) EL_RV_CV_PUT(s2, 256) EL_RV_CV_PUT(s3, 384)
         EL_RV_CV_PUT(s4, 4) EL_RV_CV_PUT(s5, 132) EL_RV_CV_PUT(s6, 260) EL_RV_CV_PUT(s7, 388)
         EL_RV_CV_PUT(s8, 8) EL_RV_CV_PUT(s9, 136) EL_RV_CV_PUT(s10, 264) EL_RV_CV_PUT(s11, 392)
         EL_RV_CV_PUT(t5, 12) EL_RV_CV_PUT(t6, 140) EL_RV_CV_PUT(ra, 268) EL_RV_CV_PUT(a0, 396)
 #undef EL_RV_CV_PUT
+        "7:\n"
         "lw t0, 56(sp)\n"
         "addi t0, t0, -1\n"
         "sw t0, 56(sp)\n"
@@ -738,9 +788,36 @@ __attribute__((naked)) static void el_micro_rv_r4p4(const el_mk_args *a) {
         "lw s4, 16(sp)\n" "lw s5, 20(sp)\n" "lw s6, 24(sp)\n" "lw s7, 28(sp)\n"
         "lw s8, 32(sp)\n" "lw s9, 36(sp)\n" "lw s10, 40(sp)\n" "lw s11, 44(sp)\n"
         "lw ra, 48(sp)\n"
-        "addi sp, sp, 80\n"
-        "ret\n");
+        "addi sp, sp, 96\n"
+        "ret\n"
+        "9:\n"                      // requantize: t0 = this group's table entries
+        "addi t1, t0, 80\n"
+        "sw t1, 68(sp)\n"
+        "lw t2, 0(t0)\n" "lw t3, 4(t0)\n" "lw t4, 12(t0)\n" "lw a5, 16(t0)\n"
+        "lw a1, 72(sp)\n"
+        "lw t1, 76(sp)\n"
+        "addi a6, a1, 4\n"
+        "sw a6, 72(sp)\n"
+        "add a2, a1, t1\n"
+        "add a3, a2, t1\n"
+        "add a4, a3, t1\n"
+        "lw a6, 84(sp)\n"
+        "lw a7, 88(sp)\n"
+        EL_RV_RQ_OUT(s0, a1, 0, "lw s0, 80(sp)\n")
+        EL_RV_RQ_OUT(s1, a2, 0, "") EL_RV_RQ_OUT(s2, a3, 0, "") EL_RV_RQ_OUT(s3, a4, 0, "")
+        EL_RV_RQ_ENTRY(1)
+        EL_RV_RQ_OUT(s4, a1, 1, "") EL_RV_RQ_OUT(s5, a2, 1, "") EL_RV_RQ_OUT(s6, a3, 1, "")
+        EL_RV_RQ_OUT(s7, a4, 1, "")
+        EL_RV_RQ_ENTRY(2)
+        EL_RV_RQ_OUT(s8, a1, 2, "") EL_RV_RQ_OUT(s9, a2, 2, "") EL_RV_RQ_OUT(s10, a3, 2, "")
+        EL_RV_RQ_OUT(s11, a4, 2, "")
+        EL_RV_RQ_ENTRY(3)
+        EL_RV_RQ_OUT(t5, a1, 3, "") EL_RV_RQ_OUT(t6, a2, 3, "") EL_RV_RQ_OUT(ra, a3, 3, "")
+        EL_RV_RQ_OUT(a0, a4, 3, "")
+        "j 7b\n");
 }
+#undef EL_RV_RQ_OUT
+#undef EL_RV_RQ_ENTRY
 #undef EL_RV_CV_STEP
 #undef EL_RV_CV_ROW0
 #undef EL_RV_CV_ROW
@@ -1045,19 +1122,98 @@ static void el_requant_v6(const uint32_t *acc, const el_rqe_t *t, int32_t n, int
 }
 #define EL_HAVE_REQUANT_V6 1
 
-// FULLY_CONNECTED: straight from the arrays (every shift <= -2), as el_requant_direct_m3.
-static void el_requant_direct_v6(const uint32_t *acc, int32_t n, int8_t *y, const int32_t *const *args) {
-    const int32_t *bias = args[0], *mult = args[1], *shift = args[2];
-    const int32_t zp = (int32_t)(intptr_t)args[3], lo = (int32_t)(intptr_t)args[4], hi = (int32_t)(intptr_t)args[5];
-    for (const uint32_t *e = acc + n; acc < e; ++acc) {
-        const int32_t x = (int32_t)(*acc + (uint32_t)*bias++);
-        const int32_t em1 = -1 - *shift++;  // e - 1 >= 1
-        const int32_t h = el_hiword_v6m(x, *mult++, x < 0 ? -(INT32_C(1) << 30) : INT32_C(1) << 30)
-                          + (INT32_C(1) << (em1 - 1));
-        int32_t v = el_wadd(h >> em1, zp);
-        v = v < lo ? lo : v;
-        *y++ = (int8_t)(v > hi ? hi : v);
-    }
+// FULLY_CONNECTED: straight from the arrays (every shift <= -2), as el_requant_direct_m3, in assembly:
+// gcc's code for the C form spills on the 8 low registers (~77 instructions per output; this is 44).
+// hiword as el_hiword_v6m, with L / 2^16 = +-2^14 added to A = xh*ml (|A| < 2^31 - 2^15, so it cannot
+// overflow) instead of a biased sum; sum = (A + L/2^16) % 2^16 + xl*mh + xl*ml / 2^16 < 2^32.
+// Then (h + 2^(e-2)) >> (e-1) as ((h >> (e-2)) + 1) >> 1 (nested floors).
+// Low registers: r0 acc cursor (also indexes bias / mult / shift by their distance to it), r1-r5 work,
+// r6 y, r7 hi; r8 r9 r11 bias / mult / shift - (acc + 4), r10 acc end, r12 zp, lr lo.
+__attribute__((naked)) static void el_requant_direct_v6(const uint32_t *acc, int32_t n, int8_t *y,
+                                                         const int32_t *const *args) {
+    __asm__ volatile(
+        ".syntax unified\n"
+        "push {r4-r7, lr}\n"
+        "mov r4, r8\n"
+        "mov r5, r9\n"
+        "mov r6, r10\n"
+        "mov r7, r11\n"
+        "push {r4-r7}\n"
+        "lsls r1, r1, #2\n"
+        "adds r1, r0, r1\n"
+        "mov r10, r1\n"
+        "mov r6, r2\n"
+        "adds r2, r0, #4\n"   // the loads below index from the advanced acc cursor
+        "ldr r4, [r3, #0]\n"
+        "subs r4, r4, r2\n"
+        "mov r8, r4\n"
+        "ldr r4, [r3, #4]\n"
+        "subs r4, r4, r2\n"
+        "mov r9, r4\n"
+        "ldr r4, [r3, #8]\n"
+        "subs r4, r4, r2\n"
+        "mov r11, r4\n"
+        "ldr r4, [r3, #12]\n"
+        "mov r12, r4\n"
+        "ldr r4, [r3, #16]\n"
+        "mov lr, r4\n"
+        "ldr r7, [r3, #20]\n"
+        "1:\n"
+        "ldm r0!, {r1}\n"
+        "mov r2, r8\n"
+        "ldr r2, [r0, r2]\n"
+        "adds r1, r1, r2\n"      // x = acc + bias
+        "mov r3, r9\n"
+        "ldr r3, [r0, r3]\n"     // m
+        "asrs r2, r1, #16\n"     // xh
+        "uxth r1, r1\n"          // xl
+        "lsrs r4, r3, #16\n"     // mh
+        "uxth r3, r3\n"          // ml
+        "movs r5, r1\n"
+        "muls r5, r3, r5\n"      // xl*ml
+        "muls r3, r2, r3\n"      // A = xh*ml
+        "muls r1, r4, r1\n"      // xl*mh
+        "muls r4, r2, r4\n"      // xh*mh
+        "asrs r2, r2, #31\n"
+        "lsls r2, r2, #1\n"
+        "adds r2, r2, #1\n"      // x < 0 ? -1 : 1
+        "lsls r2, r2, #14\n"
+        "adds r3, r3, r2\n"      // A + L / 2^16
+        "lsrs r5, r5, #16\n"
+        "adds r5, r5, r1\n"
+        "uxth r1, r3\n"
+        "adds r5, r5, r1\n"
+        "lsrs r5, r5, #16\n"
+        "asrs r3, r3, #16\n"
+        "adds r4, r4, r3\n"
+        "adds r4, r4, r5\n"      // h = floor((x*m + L) / 2^32)
+        "mov r1, r11\n"
+        "ldr r1, [r0, r1]\n"     // shift = -e
+        "mvns r1, r1\n"
+        "subs r1, r1, #1\n"      // e - 2 >= 0
+        "asrs r4, r1\n"
+        "adds r4, r4, #1\n"
+        "asrs r4, r4, #1\n"
+        "add r4, r12\n"
+        "cmp r4, lr\n"
+        "bge 2f\n"
+        "mov r4, lr\n"
+        "2:\n"
+        "cmp r4, r7\n"
+        "ble 3f\n"
+        "mov r4, r7\n"
+        "3:\n"
+        "strb r4, [r6]\n"
+        "adds r6, r6, #1\n"
+        "cmp r0, r10\n"
+        "bne 1b\n"
+        "pop {r4-r7}\n"
+        "mov r8, r4\n"
+        "mov r9, r5\n"
+        "mov r10, r6\n"
+        "mov r11, r7\n"
+        "pop {r4-r7, pc}\n"
+        ".syntax divided\n");
 }
 #define EL_HAVE_DIRECT 1
 #endif
@@ -1127,6 +1283,15 @@ static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int3
     el_mk_args a;
     a.x = st->xbuf;
     a.wstride = K;
+#if EL_HAVE_REQUANT_RV
+    // the 4x4 conv kernel requantizes its row groups in its epilogue (last chunk); tail rows below
+    // (the other kernels never read these fields: not set there, they would cost every tile)
+    int8_t *y0 = g->out + (size_t)p0 * (size_t)g->rows + (size_t)r0;
+    const int fused = np == 4 && P == 4 && st->fast_rq2 && !st->direct;
+    a.y = y0;
+    a.ystride = g->rows;
+    a.zlh = st->zlh;
+#endif
     for (int32_t k0 = 0; k0 < K; k0 += kc) {
         const int32_t n = K - k0 < kc ? K - k0 : kc;
         if (refill || kc < K) {
@@ -1144,6 +1309,9 @@ static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int3
         a.first = k0 == 0;
         a.acc = st->acc;
         a.ngroups = nr / R;
+#if EL_HAVE_REQUANT_RV
+        a.rq = fused && k0 + n >= K ? st->rq : NULL;
+#endif
         if (a.ngroups > 0 && mk->fn != 0) {
             mk->fn(&a);
         } else {
@@ -1163,8 +1331,11 @@ static void el_gemm_tile(el_gemm_state *st, int32_t p0, int np, int32_t r0, int3
         }
     }
 #if EL_HAVE_REQUANT_RV
-    if (np == 4 && P == 4 && st->fast_rq2 && !st->direct) {
-        el_requant_rv4(st->acc, st->rq, nr, g->out + (size_t)p0 * (size_t)g->rows + (size_t)r0, g->rows, st->zlh);
+    if (fused) {
+        const int32_t done = a.ngroups * R;
+        if (done < nr) {
+            el_requant_rv4(st->acc + done, st->rq + done, nr - done, y0 + done, g->rows, st->zlh);
+        }
         return;
     }
 #endif
