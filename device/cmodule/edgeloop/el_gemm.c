@@ -7,7 +7,10 @@
 //   armv7m (Cortex-M3/M4/M7): CONV_2D on 2 rows x 3 pixels with SMLAL, two weight rows packed in one
 //       operand (w0 + w1 * 2^23) so that one instruction does two MACs (64-bit lanes stay exact over
 //       chunks of <= 128 taps); FULLY_CONNECTED (one pixel) with MLA on 4 rows; requantization.
-//   armv6m (Cortex-M0/M0+): 4 rows, accumulators in high registers (8 low registers only).
+//   armv6m (Cortex-M0/M0+): 4 rows, accumulators in high registers (8 low registers only);
+//       FULLY_CONNECTED requantization.
+//   rv32imc: CONV_2D on 4 rows x 4 pixels, requantized in the kernel's epilogue; FULLY_CONNECTED on
+//       8 rows; requantization.
 //   x86-64 (SSE2: the unix port, the x64 natmod): FULLY_CONNECTED with PMADDWD, 8 taps x 4 rows a step.
 #include "el_gemm.h"
 EL_HOT
@@ -927,8 +930,9 @@ __attribute__((naked)) static void el_requant_direct_rv(const uint32_t *acc, int
 }
 #define EL_HAVE_REQUANT_RV 1
 
-// Four pixels at once (the 4x4 conv tile): acc[p * 32 + r] for rows r < n, entries with e >= 2, outputs
-// y[p * ystride + r]; each table entry is loaded once for its four outputs (83 instructions per row).
+// Four pixels at once (the tail rows of a 4x4 conv tile: its row groups are requantized in the kernel's
+// epilogue): acc[p * 32 + r] for rows r < n, entries with e >= 2, outputs y[p * ystride + r]; each table
+// entry is loaded once for its four outputs (83 instructions per row).
 // a0 acc, a1 table, a2 n >= 1, a3 y, a4 ystride, a5 {zp, lo, hi}.
 #define EL_RV_RQ4(off, y) \
     "lw t5, " #off "(a0)\n" \
