@@ -211,6 +211,23 @@ def _store(arena, off, v, lo, hi):
     arena[off] = v & 0xFF
 
 
+def _check_io(arena, in_off, in_len, out_off, out_len, in_zp, out_zp, lo, hi):
+    # the arena, zero point and clamp checks every MAC kernel makes, in the C kernels' order
+    na = len(arena)
+    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
+    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
+    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
+    _check(_clamp_ok(lo, hi), E_CLAMP)
+
+
+def _check_weights(blob, w_off, w_len, b_off, m_off, s_off, nb, nq):
+    # weights in the blob, then bias (nb values) and nq multipliers/shifts: (bias, mult, shift)
+    _check(_in_range(w_off, w_len, len(blob)), E_BLOB)
+    bias = _check_bias(blob, b_off, nb)
+    mult, shift = _check_quant(blob, m_off, s_off, nq)
+    return bias, mult, shift
+
+
 def _requant(acc, m, s, zp, lo, hi):
     v = _wrap32(mbqm(_wrap32(acc), m, s) + zp)
     return lo if v < lo else (hi if v > hi else v)
@@ -223,19 +240,9 @@ def check_fully_connected(blob, arena, a):
     _check(len(a) == _FC_NARGS, E_NARGS)
     in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq = a
     _check(_dim_ok(batches) and _dim_ok(depth) and _dim_ok(units), E_DIM)
-    nb, na = len(blob), len(arena)
-    in_len = batches * depth
-    out_len = batches * units
-    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
-    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
-    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
-    _check(_clamp_ok(lo, hi), E_CLAMP)
+    _check_io(arena, in_off, batches * depth, out_off, batches * units, in_zp, out_zp, lo, hi)
     _check(nq == 1 or nq == units, E_QUANT)
-    _check(_in_range(w_off, units * depth, nb), E_BLOB)
-    bias = _check_bias(blob, b_off, units)
-    mult, shift = _check_quant(blob, m_off, s_off, nq)
-
-    return bias, mult, shift
+    return _check_weights(blob, w_off, units * depth, b_off, m_off, s_off, units, nq)
 
 
 def fully_connected(blob, arena, a):
@@ -281,18 +288,11 @@ def check_fully_connected_sparse(blob, arena, a):
     in_off, out_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq, w_len = a
     _check(_dim_ok(batches) and _dim_ok(depth) and _dim_ok(units) and depth <= _FCS_MAX_FEATURES
            and units <= _FCS_MAX_FEATURES, E_DIM)
-    nb, na = len(blob), len(arena)
-    in_len = batches * depth
-    out_len = batches * units
-    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
-    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
-    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
-    _check(_clamp_ok(lo, hi), E_CLAMP)
+    _check_io(arena, in_off, batches * depth, out_off, batches * units, in_zp, out_zp, lo, hi)
     _check(nq == 1 or nq == units, E_QUANT)
-    _check(_in_range(w_off, w_len, nb), E_BLOB)
+    _check(_in_range(w_off, w_len, len(blob)), E_BLOB)
     _check(w_off & 3 == 0, E_ALIGN)
-    bias = _check_bias(blob, b_off, units)
-    mult, shift = _check_quant(blob, m_off, s_off, nq)
+    bias, mult, shift = _check_weights(blob, w_off, w_len, b_off, m_off, s_off, units, nq)
     counts = _check_sparse_stream(blob, w_off, w_len, units, depth)
     return bias, mult, shift, counts
 
@@ -339,19 +339,26 @@ def check_conv_2d(blob, arena, a):
     _check_conv_geometry(a)
     (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
      in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off) = a
-    in_len = in_h * in_w * in_c
-    out_len = out_h * out_w * out_c
-    na = len(arena)
-    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
-    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
-    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
-    _check(_clamp_ok(lo, hi), E_CLAMP)
-    fsize = k_h * k_w * in_c
-    _check(_in_range(w_off, out_c * fsize, len(blob)), E_BLOB)
-    bias = _check_bias(blob, b_off, out_c)
-    mult, shift = _check_quant(blob, m_off, s_off, out_c)
+    _check_io(arena, in_off, in_h * in_w * in_c, out_off, out_h * out_w * out_c, in_zp, out_zp, lo, hi)
+    return _check_weights(blob, w_off, out_c * k_h * k_w * in_c, b_off, m_off, s_off, out_c, out_c)
 
-    return bias, mult, shift
+
+def _taps(oy, ox, a, fstride):
+    # (filter offset, input offset) of each in-bounds tap of output pixel (oy, ox): the rest are
+    # skipped, as TFLM does; fstride is the filter's stride per tap (in_c for CONV_2D, out_c for DEPTHWISE)
+    in_h, in_w, in_c, k_h, k_w, sh, sw, dh, dw, pt, pl = a[2], a[3], a[4], a[8], a[9], a[10], a[11], a[12], \
+        a[13], a[14], a[15]
+    iy0 = oy * sh - pt
+    ix0 = ox * sw - pl
+    taps = []
+    for ky in range(k_h):
+        iy = iy0 + ky * dh
+        if 0 <= iy < in_h:
+            for kx in range(k_w):
+                ix = ix0 + kx * dw
+                if 0 <= ix < in_w:
+                    taps.append(((ky * k_w + kx) * fstride, (iy * in_w + ix) * in_c))
+    return taps
 
 
 def conv_2d(blob, arena, a):
@@ -362,18 +369,8 @@ def conv_2d(blob, arena, a):
     fsize = k_h * k_w * in_c
     x = [v - in_zp for v in _s8(arena, in_off, in_len)]
     for oy in range(out_h):
-        iy0 = oy * sh - pt
         for ox in range(out_w):
-            ix0 = ox * sw - pl
-            # (filter offset, input offset) of each in-bounds tap: the rest are skipped, as TFLM does
-            taps = []
-            for ky in range(k_h):
-                iy = iy0 + ky * dh
-                if 0 <= iy < in_h:
-                    for kx in range(k_w):
-                        ix = ix0 + kx * dw
-                        if 0 <= ix < in_w:
-                            taps.append(((ky * k_w + kx) * in_c, (iy * in_w + ix) * in_c))
+            taps = _taps(oy, ox, a, in_c)
             yo = out_off + (oy * out_w + ox) * out_c
             for co in range(out_c):
                 acc = 0 if bias is None else bias[co]
@@ -391,18 +388,8 @@ def check_depthwise_conv_2d(blob, arena, a):
     (in_off, out_off, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pt, pl,
      dm, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off) = a
     _check(_dim_ok(dm) and in_c * dm == out_c, E_DIM)
-    in_len = in_h * in_w * in_c
-    out_len = out_h * out_w * out_c
-    na = len(arena)
-    _check(_in_range(in_off, in_len, na) and _in_range(out_off, out_len, na), E_ARENA)
-    _check(not _overlap(in_off, in_len, out_off, out_len), E_OVERLAP)
-    _check(_int8(in_zp) and _int8(out_zp), E_ZP)
-    _check(_clamp_ok(lo, hi), E_CLAMP)
-    _check(_in_range(w_off, k_h * k_w * out_c, len(blob)), E_BLOB)
-    bias = _check_bias(blob, b_off, out_c)
-    mult, shift = _check_quant(blob, m_off, s_off, out_c)
-
-    return bias, mult, shift
+    _check_io(arena, in_off, in_h * in_w * in_c, out_off, out_h * out_w * out_c, in_zp, out_zp, lo, hi)
+    return _check_weights(blob, w_off, k_h * k_w * out_c, b_off, m_off, s_off, out_c, out_c)
 
 
 def depthwise_conv_2d(blob, arena, a):
@@ -413,17 +400,8 @@ def depthwise_conv_2d(blob, arena, a):
     x = [v - in_zp for v in _s8(arena, in_off, in_len)]
     w = _s8(blob, w_off, k_h * k_w * out_c)
     for oy in range(out_h):
-        iy0 = oy * sh - pt
         for ox in range(out_w):
-            ix0 = ox * sw - pl
-            taps = []
-            for ky in range(k_h):
-                iy = iy0 + ky * dh
-                if 0 <= iy < in_h:
-                    for kx in range(k_w):
-                        ix = ix0 + kx * dw
-                        if 0 <= ix < in_w:
-                            taps.append(((ky * k_w + kx) * out_c, (iy * in_w + ix) * in_c))
+            taps = _taps(oy, ox, a, out_c)
             yo = out_off + (oy * out_w + ox) * out_c
             for co in range(out_c):
                 ci = co // dm

@@ -10,6 +10,10 @@
 # to the stack. The innermost loops therefore live in tiny functions (_dot, _dw_tap) whose hot values
 # are their first arguments; a call costs ~430 instructions on a Cortex-M3, paid once per contiguous
 # run (a whole filter row of a conv, a whole FULLY_CONNECTED row), against ~45 instructions per MAC.
+# Requantization is one function too (_requant_store), called once per output pixel / FC row.
+#
+# Allocation-free: viper-to-viper calls box their arguments as objects, which costs nothing for
+# objects and small ints (addresses and int8 sums included); the bound kernel is a closure of two values.
 #
 # Viper ints are machine words (32-bit on the boards, 64-bit on the unix port), so the fixed-point
 # multiply below is written in 16-bit limbs that never overflow either width.
@@ -47,17 +51,20 @@ def _rq_words(n, out_zp, lo, hi, b_off, m_off, s_off, per_channel):
 
 
 @micropython.viper
-def _requant_store(blob, arena, rqa):
+def _requant_store(k):
     # arena[yo + i] = clamp(MultiplyByQuantizedMultiplier(acc[i] + bias[i], m, s) + zp) for i < n.
     # TFLM's fixed-point multiply for 0 <= m < 2^31, -31 <= s <= 30 with int32 wrap, in 16-bit limbs.
-    # One call per run of outputs: the ~430-instruction call is shared by out_c outputs. (rqa stays an
-    # object: a ptr argument would be boxed as an address; ptr32 loads zero-extend on 64-bit viper, so
-    # every word that can be negative is sign-extended.)
+    # k is the kernel's (blob, arena, p, rq) tuple: one object argument, nothing boxed. One call per
+    # pixel / FC row. ptr32 loads zero-extend on 64-bit viper: words that can be negative are
+    # sign-extended.
+    v = 0  # the first three locals live in registers: the loop's hottest
+    acc = 0
+    t = uint(0)
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
-    rq = ptr32(rqa)
-    b32 = ptr32(blob)
-    a8 = ptr8(arena)
+    rq = ptr32(k[3])
+    b32 = ptr32(k[0])
+    a8 = ptr8(k[1])
     yo = rq[_YO]
     n = rq[_N]
     out_zp = ((rq[_ZP] & wmask) ^ sbit) - sbit
@@ -162,8 +169,7 @@ def _fc_sparse(k):
     blob = k[0]
     arena = k[1]
     p = ptr32(k[2])
-    rqa = k[3]
-    rq = ptr32(rqa)
+    rq = ptr32(k[3])
     c16 = ptr16(blob)
     xbase = int(ptr8(arena)) + p[0]
     out_off = p[1]
@@ -183,7 +189,7 @@ def _fc_sparse(k):
             pw += nb
             r += 1
         rq[_YO] = out_off + bt * units
-        _requant_store(blob, arena, rqa)
+        _requant_store(k)
         bt += 1
 
 
@@ -195,8 +201,7 @@ def _conv(k):
     blob = k[0]
     arena = k[1]
     p = ptr32(k[2])
-    rqa = k[3]
-    rq = ptr32(rqa)
+    rq = ptr32(k[3])
     xbase = int(ptr8(arena)) + p[0]
     wbase = int(ptr8(blob)) + p[20]
     out_off = p[1]
@@ -247,7 +252,7 @@ def _conv(k):
                 rq[_RQ + co] = acc
                 co += 1
             rq[_YO] = out_off + (oy * out_w + ox) * out_c
-            _requant_store(blob, arena, rqa)
+            _requant_store(k)
             ox += 1
         oy += 1
 
@@ -261,8 +266,7 @@ def _depthwise(k):
     blob = k[0]
     arena = k[1]
     p = ptr32(k[2])
-    rqa = k[3]
-    rq = ptr32(rqa)
+    rq = ptr32(k[3])
     acca = int(rq) + 4 * _RQ
     xbase = int(ptr8(arena)) + p[0]
     wbase = int(ptr8(blob)) + p[21]
@@ -305,7 +309,7 @@ def _depthwise(k):
                         kx += 1
                 ky += 1
             rq[_YO] = out_off + (oy * out_w + ox) * out_c
-            _requant_store(blob, arena, rqa)
+            _requant_store(k)
             ox += 1
         oy += 1
 
