@@ -196,6 +196,8 @@ def _fc_sparse(k):
 @micropython.viper
 def _conv(k):
     # CONV_2D (layout EL_CONV_*); FULLY_CONNECTED arrives as a 1x1 conv. One _requant_store per pixel.
+    acc = 0  # with k, the first locals live in registers: the per-output ones
+    ky = 0
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
     blob = k[0]
