@@ -79,3 +79,52 @@ def test_viper_digits_bit_exact_with_tflm(request, digits, target):
     y, used = run_on_target(digits.elm, digits.x[:n], target, "viper", session=t)
     assert used == "viper"
     assert np.array_equal(y, digits.y_tflm[:n])
+
+
+HEAP_CHECK = """
+import micropython, edgeloop
+from edgeloop import viperkernels as vk
+_bind = vk.bind
+seen = []
+bad = []
+def bind(opcode, blob, arena, a):
+    k = _bind(opcode, blob, arena, a)
+    if k is None:
+        return None
+    seen.append(opcode)
+    def locked(b, ar, x):
+        ok = True
+        micropython.heap_lock()
+        try:
+            k(b, ar, x)
+        except MemoryError:
+            ok = False
+        micropython.heap_unlock()
+        if not ok:
+            bad.append(opcode)
+    return locked
+vk.bind = bind
+try:
+    for name in %r:
+        m = edgeloop.load(open(name, 'rb').read(), 'viper')
+        m.predict(bytearray(m.input_size))
+finally:
+    vk.bind = _bind
+print('HEAP', len(seen), bad)
+"""
+
+
+@pytest.mark.parametrize("target", ["unix", "qemu-arm"])
+def test_bound_viper_kernels_allocate_nothing(request, target):
+    # every MAC op of every zoo model, run once with the heap locked (a closure call with more than
+    # five arguments, or a boxed big int, would raise MemoryError)
+    t = request.getfixturevalue(target.replace("-", "_") + "_target")
+    models = sorted(Path(__file__).resolve().parents[1].glob("models/*/*.elm"))
+    names = []
+    for m in models:
+        t.put(m, f"heap_{m.name}")
+        names.append(f"heap_{m.name}")
+    out = t.exec(HEAP_CHECK % (names,), timeout=600)
+    count, bad = out.split("HEAP", 1)[1].split(" ", 2)[1:]
+    assert int(count) >= 2 * len(models)
+    assert bad.strip() == "[]", f"opcodes that allocated: {bad}"
