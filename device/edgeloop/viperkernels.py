@@ -164,6 +164,8 @@ def _sp_dot(w: ptr8, n: int, x: ptr8, zp: int) -> int:
 def _fc_sparse(k):
     # FULLY_CONNECTED with sparse weights (layout EL_FCS_*, docs/FORMAT.md encoding 1): one _sp_dot
     # call per output row, one _requant_store per batch row.
+    r = 0  # with k, the first locals live in registers: the per-row ones
+    pw = 0
     wmask = int(0xFFFFFFFF)
     sbit = int(0x80000000)
     blob = k[0]
