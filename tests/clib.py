@@ -26,6 +26,8 @@ WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla", "-DEL_HO
 VARIANTS = {
     # name: (compiler, flags, extra environment the loading process needs)
     "O2": ("cc", ["-O2"]),
+    # the portable C micro-kernels (what a port without our assembly, e.g. xtensawin, runs) on x86-64
+    "generic": ("cc", ["-O2", "-DEL_FORCE_GENERIC"]),
     "ubsan": ("cc", ["-O1", "-g", "-fsanitize=undefined", "-fno-sanitize-recover=all",
                      "-fno-omit-frame-pointer"]),
     # Needs libasan preloaded into the process (see asan_env()); used by a subprocess test.

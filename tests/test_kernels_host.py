@@ -116,6 +116,18 @@ def test_c_equals_python_under_ubsan(kernel):
         assert (s_c, a_c) == (s_py, a_py), case.info
 
 
+@pytest.mark.parametrize("kernel", kc.KERNELS)
+def test_portable_c_path_equals_python(kernel):
+    """The portable C micro-kernels (EL_FORCE_GENERIC: no SSE2 / Thumb / RV32 code), which ports without
+    our assembly (ESP32's xtensawin) run: the x86 build otherwise never executes them."""
+    rng = np.random.default_rng(777 + kc.KERNEL_IDS[kernel])
+    for i in range(60):
+        case = kc.random_case(rng, kernel, realistic=bool(i % 2))
+        s_py, a_py = run_python(case)
+        s_c, a_c = run_c(case, "generic")
+        assert (s_c, a_c) == (s_py, a_py), case.info
+
+
 def reference_output(case: kc.Case) -> bytes:
     """The numpy reference (host_tools/edgeloop_host/reference.py) on the case's words and buffers."""
     from edgeloop_host import reference as R

@@ -94,25 +94,33 @@ static void el_micro_c_r1(const el_mk_args *a, int P) {
     }
 }
 
+#if EL_ARCH_GENERIC
+// Group g's four weight rows (from w0, stride ws) against x[i0..kc), added to the sums a0..a3, then stored
+// into the group's accumulators. The portable FC kernel runs all of it; the SSE2 one only its tail.
+EL_INLINE void el_r4_rows(const el_mk_args *a, int32_t g, const int8_t *w0, size_t ws, int32_t i0,
+                          uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3) {
+    const int8_t *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
+    const int32_t *x = a->x;
+    for (int32_t i = i0; i < a->kc; ++i) {
+        const int32_t xv = x[i];
+        EL_MAC(a0, xv, w0[i]);
+        EL_MAC(a1, xv, w1[i]);
+        EL_MAC(a2, xv, w2[i]);
+        EL_MAC(a3, xv, w3[i]);
+    }
+    uint32_t *acc = a->acc + 4 * g;
+    el_acc_put(acc, a0, a->first);
+    el_acc_put(acc + 1, a1, a->first);
+    el_acc_put(acc + 2, a2, a->first);
+    el_acc_put(acc + 3, a3, a->first);
+}
+#endif
+
 #if EL_ARCH_GENERIC && !EL_X86_SSE2
 static void el_micro_c_r4p1(const el_mk_args *a) {
     const size_t ws = (size_t)a->wstride;
     for (int32_t g = 0; g < a->ngroups; ++g) {
-        const int8_t *w0 = a->w + 4 * (size_t)g * ws, *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
-        const int32_t *x = a->x;
-        uint32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int32_t i = 0; i < a->kc; ++i) {
-            const int32_t xv = x[i];
-            EL_MAC(a0, xv, w0[i]);
-            EL_MAC(a1, xv, w1[i]);
-            EL_MAC(a2, xv, w2[i]);
-            EL_MAC(a3, xv, w3[i]);
-        }
-        uint32_t *acc = a->acc + 4 * g;
-        el_acc_put(acc, a0, a->first);
-        el_acc_put(acc + 1, a1, a->first);
-        el_acc_put(acc + 2, a2, a->first);
-        el_acc_put(acc + 3, a3, a->first);
+        el_r4_rows(a, g, a->w + 4 * (size_t)g * ws, ws, 0, 0, 0, 0, 0);
     }
 }
 #endif
@@ -195,19 +203,7 @@ static void el_micro_sse2_r4p1(const el_mk_args *a) {
             s2 = _mm_add_epi32(s2, _mm_madd_epi16(xv, el_w8_s16(w2 + i)));
             s3 = _mm_add_epi32(s3, _mm_madd_epi16(xv, el_w8_s16(w3 + i)));
         }
-        uint32_t a0 = el_hsum(s0), a1 = el_hsum(s1), a2 = el_hsum(s2), a3 = el_hsum(s3);
-        for (int32_t i = k8; i < kc; ++i) {
-            const int32_t xv = x[i];
-            EL_MAC(a0, xv, w0[i]);
-            EL_MAC(a1, xv, w1[i]);
-            EL_MAC(a2, xv, w2[i]);
-            EL_MAC(a3, xv, w3[i]);
-        }
-        uint32_t *acc = a->acc + 4 * g;
-        el_acc_put(acc, a0, a->first);
-        el_acc_put(acc + 1, a1, a->first);
-        el_acc_put(acc + 2, a2, a->first);
-        el_acc_put(acc + 3, a3, a->first);
+        el_r4_rows(a, g, w0, ws, k8, el_hsum(s0), el_hsum(s1), el_hsum(s2), el_hsum(s3));
     }
 }
 static const el_micro_t el_micro_fc = {el_micro_sse2_r4p1, 4, 1, 0x7FFFFFFF, 0x7FFFFFFF, EL_RT};
