@@ -23,13 +23,14 @@ sys.path.insert(0, str(ROOT / "host_tools"))
 import fleetsim  # noqa: E402
 import otagen  # noqa: E402
 from edgeloop_host import fleet  # noqa: E402
+from edgeloop_host.broker import Mosquitto  # noqa: E402
 from edgeloop_host.ota import manifest as M  # noqa: E402
 from edgeloop_host.toolchain import firmware_path  # noqa: E402
 
 
 def bench(n: int, widths, runs: int, nodelay: bool, keys, fw: Path) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench_fleet_"))
-    b = fleetsim.Broker(tmp / "broker", nodelay=nodelay).start()
+    b = Mosquitto(tmp / "broker", nodelay=nodelay).start()
     lib = fleetsim.runtime_lib(tmp)
     base = otagen.make_blob(widths, 1, 1)
     devs = [fleetsim.Device(fw, lib, tmp, f"dev{i:02d}", b.port)

@@ -1,5 +1,5 @@
-"""A simulated fleet for tests and benchmarks of `edgeloop fleet`: a Mosquitto broker on a free loopback
-port and MicroPython unix-port processes running the real fleet agent (device/edgeloop/fleet_agent.py)
+"""A simulated fleet for tests and benchmarks of `edgeloop fleet` (the broker: edgeloop_host.broker):
+MicroPython unix-port processes running the real fleet agent (device/edgeloop/fleet_agent.py)
 with micropython-lib's umqtt.simple, each in its own directory (its filesystem: ota/ slots and state)."""
 from __future__ import annotations
 
@@ -10,19 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from edgeloop_host import broker
-
 REPO = Path(__file__).resolve().parents[1]
-MOSQUITTO = broker.MOSQUITTO
 UMQTT = REPO / "tests/device/umqtt/simple.py"
-
-
-# the broker: the same launcher as the demo loop's
-free_port = broker.free_port
-
-
-def Broker(d: Path, persistence: bool = True, nodelay: bool = True) -> broker.Mosquitto:
-    return broker.Mosquitto(d, persistence=persistence, nodelay=nodelay)
 
 
 _AGENT = """\

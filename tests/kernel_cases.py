@@ -116,13 +116,13 @@ def _requant_params(rng: np.random.Generator, n: int, acc_bits: float, realistic
 
 # ---- cases ----
 
-def fully_connected(rng, batches=1, depth=16, units=8, per_channel=True, bias=True, realistic=True) -> Case:
-    x = _i8(rng, batches * depth)
-    w = _i8(rng, units * depth, -127, 127)
+def _fc_case(rng, kernel, x, weights, batches, depth, units, per_channel, bias, realistic, **info) -> Case:
+    """A FULLY_CONNECTED-style case around `weights` (dense int8, or a sparse stream whose length becomes
+    the last argument word)."""
     nq = units if per_channel else 1
     m, s = _requant_params(rng, nq, 7 + 7 + math.log2(depth) / 2 + 1, realistic)
     blob = _Blob(rng, int(rng.integers(0, 8)))
-    w_off = blob.put(w)
+    w_off = blob.put(weights)
     b_off = blob.put(rng.integers(-40000, 40000, units).astype(np.int32)) if bias else -1
     m_off, s_off = blob.put(m), blob.put(s)
     arena, (i_off, o_off) = _arena(rng, batches * depth, batches * units)
@@ -130,8 +130,16 @@ def fully_connected(rng, batches=1, depth=16, units=8, per_channel=True, bias=Tr
     in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
     lo, hi = _clamp(rng, out_zp)
     args = [i_off, o_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq]
-    return Case("fully_connected", args, blob.bytes(), arena, (o_off, batches * units),
-                dict(batches=batches, depth=depth, units=units))
+    if kernel == "fully_connected_sparse":
+        args.append(weights.size)
+    return Case(kernel, args, blob.bytes(), arena, (o_off, batches * units),
+                dict(batches=batches, depth=depth, units=units, **info))
+
+
+def fully_connected(rng, batches=1, depth=16, units=8, per_channel=True, bias=True, realistic=True) -> Case:
+    x = _i8(rng, batches * depth)
+    w = _i8(rng, units * depth, -127, 127)
+    return _fc_case(rng, "fully_connected", x, w, batches, depth, units, per_channel, bias, realistic)
 
 
 def sparse_weights(rng, units: int, depth: int, sparsity: float) -> np.ndarray:
@@ -148,20 +156,9 @@ def fully_connected_sparse(rng, batches=1, depth=16, units=8, sparsity=0.75, per
 
     w = sparse_weights(rng, units, depth, sparsity) if weights is None else weights
     x = _i8(rng, batches * depth)
-    nq = units if per_channel else 1
-    m, s = _requant_params(rng, nq, 7 + 7 + math.log2(depth) / 2 + 1, realistic)
-    blob = _Blob(rng, int(rng.integers(0, 8)))
-    stream = sparse.encode(w)
-    w_off = blob.put(np.frombuffer(stream, np.uint8))
-    b_off = blob.put(rng.integers(-40000, 40000, units).astype(np.int32)) if bias else -1
-    m_off, s_off = blob.put(m), blob.put(s)
-    arena, (i_off, o_off) = _arena(rng, batches * depth, batches * units)
-    arena[i_off:i_off + x.size] = x.tobytes()
-    in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
-    lo, hi = _clamp(rng, out_zp)
-    args = [i_off, o_off, batches, depth, units, in_zp, out_zp, lo, hi, w_off, b_off, m_off, s_off, nq, len(stream)]
-    return Case("fully_connected_sparse", args, blob.bytes(), arena, (o_off, batches * units),
-                dict(batches=batches, depth=depth, units=units, sparsity=sparsity))
+    stream = np.frombuffer(sparse.encode(w), np.uint8)
+    return _fc_case(rng, "fully_connected_sparse", x, stream, batches, depth, units, per_channel, bias, realistic,
+                    sparsity=sparsity)
 
 
 def same_padding(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:

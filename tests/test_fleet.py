@@ -16,10 +16,10 @@ import pytest
 
 import fleetsim
 import otagen
-from edgeloop_host import cli, fleet
+from edgeloop_host import broker, cli, fleet
 from edgeloop_host.ota import manifest as M
 
-pytestmark = pytest.mark.skipif(not os.path.exists(fleetsim.MOSQUITTO), reason="mosquitto not installed")
+pytestmark = pytest.mark.skipif(not os.path.exists(broker.MOSQUITTO), reason="mosquitto not installed")
 N = 6
 
 
@@ -42,7 +42,7 @@ class Sim:
     def __init__(self, tmp, keys, base, slots=None, reboot=False):
         from edgeloop_host.toolchain import firmware_path
 
-        self.broker = fleetsim.Broker(tmp / "broker").start()
+        self.broker = broker.Mosquitto(tmp / "broker").start()
         self.url = self.broker.url
         lib = fleetsim.runtime_lib(tmp)
         fw = firmware_path("unix")
@@ -319,7 +319,7 @@ def test_cli_bad_input(tmp_path, updates, capsys):
     (tmp_path / "m.elm").write_bytes(blob)
     (tmp_path / "m.mf").write_bytes(mf)
     (tmp_path / "other.mf").write_bytes(updates["base"][1])
-    b = fleetsim.Broker(tmp_path / "broker").start()
+    b = broker.Mosquitto(tmp_path / "broker").start()
     try:
         cases = {
             "canary 0%": (["--canary", "0%"], "above 0%"),
@@ -329,7 +329,7 @@ def test_cli_bad_input(tmp_path, updates, capsys):
             "no manifest": (["--manifest", str(tmp_path / "none.mf")], "No such file"),
             "reserved device id": (["--devices", "dev1,all"], "device ids"),
             "no devices on the broker": ([], "no devices found"),
-            "broker down": (["--broker", f"mqtt://127.0.0.1:{fleetsim.free_port()}"], "cannot connect"),
+            "broker down": (["--broker", f"mqtt://127.0.0.1:{broker.free_port()}"], "cannot connect"),
             "not an mqtt url": (["--broker", "http://127.0.0.1:1"], "mqtt://HOST:PORT"),
         }
         for name, (extra, want) in cases.items():

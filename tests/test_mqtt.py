@@ -25,13 +25,6 @@ UMQTT = REPO / "tests/device/umqtt/simple.py"
 pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO), reason="mosquitto not installed")
 
 
-_free_port = mosquitto.free_port
-
-
-def Broker(d: Path, port: int | None = None) -> mosquitto.Mosquitto:
-    return mosquitto.Mosquitto(d, port=port)
-
-
 _DEVICE = """\
 from edgeloop import flashlog, uplink_mqtt as U, select as S, summary as M
 from umqtt.simple import MQTTClient
@@ -114,6 +107,21 @@ def communicate(procs, timeout: float):
     return [p.communicate(timeout=max(0.1, t_end - time.time())) for p in procs]
 
 
+def sent_and_left(outs) -> tuple[list[int], list[int]]:
+    """Per device program: records published (re-sends included), log bytes left (its EL-SENT line)."""
+    fields = [so.split("EL-SENT")[1].split() for so, _ in outs]
+    return [int(f[0]) for f in fields], [int(f[1]) for f in fields]
+
+
+def stop_all(cols, devs, broker) -> None:
+    for c in cols:
+        c.stop()
+    for p in devs:
+        if p.poll() is None:
+            p.kill()
+    broker.stop()
+
+
 def start_collectors(port: int, out: Path, n: int = 2, **kw):
     from edgeloop_host.collect import Collector
 
@@ -130,7 +138,7 @@ def test_devices_to_two_collectors(tmp_path, capsys, event):
 
     fw = firmware_path("unix")
     (tmp_path / "broker").mkdir()
-    b = Broker(tmp_path / "broker")
+    b = mosquitto.Mosquitto(tmp_path / "broker")
     b.start()
     out = tmp_path / "data"
     cols = start_collectors(b.port, out)
@@ -151,14 +159,8 @@ def test_devices_to_two_collectors(tmp_path, capsys, event):
         for p, (so, se) in zip(devs, outs):
             assert p.returncode == 0, se
     finally:
-        for c in cols:
-            c.stop()
-        for p in devs:
-            if p.poll() is None:
-                p.kill()
-        b.stop()
-    sent = [int(so.split("EL-SENT")[1].split()[0]) for so, _ in outs]
-    left = [int(so.split("EL-SENT")[1].split()[1]) for so, _ in outs]
+        stop_all(cols, devs, b)
+    sent, left = sent_and_left(outs)
     assert left == [0] * ndev          # every record acknowledged by a collector and freed on the devices
     rows = check_dataset(out, ndev, nrec)
     st = [c.stats() for c in cols]
@@ -218,7 +220,7 @@ def _until(cond, timeout: float = 10.0):
 @pytest.fixture
 def broker(tmp_path):
     (tmp_path / "broker").mkdir()
-    b = Broker(tmp_path / "broker")
+    b = mosquitto.Mosquitto(tmp_path / "broker")
     b.start()
     yield b
     b.stop()
@@ -295,7 +297,7 @@ def _collect_cli(*args):
 
 
 def test_collect_cli_broker_down(tmp_path):
-    port = _free_port()
+    port = mosquitto.free_port()
     p = _collect_cli("--broker", f"mqtt://127.0.0.1:{port}", "--out", str(tmp_path / "d"), "--connect-timeout", "1.5")
     so, se = p.communicate(timeout=60)
     assert p.returncode == 3, (so, se)
@@ -306,7 +308,7 @@ def test_collect_cli_broker_down(tmp_path):
     waiting = p.stderr.readline()           # after 2 s without a broker it says so, and keeps trying
     assert f"waiting for the MQTT broker at mqtt://127.0.0.1:{port} (Connection refused); retrying" in waiting
     (tmp_path / "broker").mkdir()
-    b = Broker(tmp_path / "broker", port=port)
+    b = mosquitto.Mosquitto(tmp_path / "broker", port=port)
     b.start()
     try:
         so, se = p.communicate(timeout=60)

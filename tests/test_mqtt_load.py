@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from test_mqtt import MOSQUITTO, Broker, check_dataset, communicate, device, start_collectors
+from edgeloop_host.broker import MOSQUITTO, Mosquitto
+from test_mqtt import check_dataset, communicate, device, sent_and_left, start_collectors, stop_all
 
 pytestmark = [pytest.mark.load,
               pytest.mark.skipif(not __import__("os").path.exists(MOSQUITTO), reason="mosquitto not installed")]
@@ -22,7 +23,7 @@ def test_load_20_devices_x_1000_records(tmp_path, capsys):
 
     fw = firmware_path("unix")
     (tmp_path / "broker").mkdir()
-    b = Broker(tmp_path / "broker")
+    b = Mosquitto(tmp_path / "broker")
     b.start()
     out = tmp_path / "data"
     cols = start_collectors(b.port, out, n=2)
@@ -54,14 +55,9 @@ def test_load_20_devices_x_1000_records(tmp_path, capsys):
             assert p.returncode == 0, se
         wall = time.time() - t0
     finally:
-        for c in cols:
-            c.stop()
-        for p in devs:
-            if p.poll() is None:
-                p.kill()
-        b.stop()
-    sent = sum(int(so.split("EL-SENT")[1].split()[0]) for so, _ in outs)
-    left = [int(so.split("EL-SENT")[1].split()[1]) for so, _ in outs]
+        stop_all(cols, devs, b)
+    sent, left = sent_and_left(outs)
+    sent = sum(sent)
     assert left == [0] * NDEV             # every device's flash log empty: all acknowledged end to end
     rows = check_dataset(out, NDEV, NREC)  # every record exactly once, payloads intact, summaries decoded
     st = [c.stats() for c in cols]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -105,6 +106,16 @@ def _const_bytes(t: ir.Tensor) -> bytes:
     if t.encoding == ir.ENCODING_SPARSE_ROWS and t.dtype == "int8" and len(t.shape) >= 2:
         return sparse.encode(t.data)
     raise BlobError(f"tensor {t.name!r}: encoding {t.encoding} does not apply to a {t.dtype} {list(t.shape)}")
+
+
+def read_checked(path) -> bytes:
+    """The bytes of the .elm file at `path`, decoded once to check them; ValueError names the problem."""
+    data = Path(path).read_bytes()
+    try:
+        decode(data)
+    except Exception as e:
+        raise ValueError(f"{path}: not a valid .elm model: {e}") from None
+    return data
 
 
 def _encode_self_test(graph: ir.Graph) -> bytes:

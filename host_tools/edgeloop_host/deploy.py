@@ -302,13 +302,12 @@ def deploy(target, model: str | Path | None = None, manifest: str | Path | None 
                                    + (" (for ESP32 build one with ESP-IDF: board_configs/esp32_generic/README.md)"
                                       if arch == "xtensawin" else ""))
     if model:
-        data = Path(model).read_bytes()
         from . import blob
 
         try:
-            blob.decode(data)
-        except Exception as e:
-            raise DeployError(f"{model}: not a valid .elm model: {e}") from None
+            data = blob.read_checked(model)
+        except ValueError as e:
+            raise DeployError(str(e)) from None
         want.append((paths["model"], data, "model"))
     if manifest:
         want.append((paths["manifest"], Path(manifest).read_bytes(), "manifest"))

@@ -198,11 +198,10 @@ def fs_files(board: dict, model=None, manifest=None, pubkey=None, natmod=None, f
     if model:
         from . import blob
 
-        data = Path(model).read_bytes()
         try:
-            blob.decode(data)
-        except Exception as e:
-            raise ImageError(f"{model}: not a valid .elm model: {e}") from None
+            data = blob.read_checked(model)
+        except ValueError as e:
+            raise ImageError(str(e)) from None
         files[paths["model"]] = data
     if manifest:
         files[paths["manifest"]] = Path(manifest).read_bytes()

@@ -536,13 +536,16 @@ class QemuTarget(Target):
             self._shutdown()
             self._start()
 
-    def _shutdown(self) -> None:
+    def _close_transport(self) -> None:
         if self.transport is not None:
             try:
                 self.transport.close()
             except Exception:
                 pass
             self.transport = None
+
+    def _shutdown(self) -> None:
+        self._close_transport()
         if self.machine is not None:
             self.machine.stop()
             self.machine = None
@@ -848,12 +851,7 @@ class SerialTarget(QemuTarget):
                           "button (or unplug it) and try again", target=self.name)
 
     def _shutdown(self) -> None:
-        if self.transport is not None:
-            try:
-                self.transport.close()
-            except Exception:
-                pass
-            self.transport = None
+        self._close_transport()     # the board is the user's: nothing to stop
         self.machine = None
 
 
